@@ -1,0 +1,78 @@
+//! Error types, one enum per boundary, and the top-level [`Error`].
+
+use std::io;
+use std::net::SocketAddr;
+
+use crate::calculator::ParseError;
+
+/// Connecting to a server failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The address could not be resolved to any socket address.
+    #[error("cannot resolve `{addr}`: {source}")]
+    Resolve {
+        /// The address as given.
+        addr: String,
+        /// Why resolution failed.
+        #[source]
+        source: io::Error,
+    },
+    /// Every resolved address refused or failed the TCP connection.
+    #[error("cannot connect to {addr}: {source} (is a server listening there?)")]
+    Connect {
+        /// The last address tried.
+        addr: SocketAddr,
+        /// The error of the last attempt.
+        #[source]
+        source: io::Error,
+    },
+    /// The connection did not complete within the connect timeout.
+    #[error("connecting to {addr} timed out after {timeout:?}")]
+    Timeout {
+        /// The address as given.
+        addr: String,
+        /// The timeout that expired.
+        timeout: std::time::Duration,
+    },
+}
+
+/// Running a server failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The listening socket could not be bound or prepared.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// Why binding failed.
+        #[source]
+        source: io::Error,
+    },
+    /// The server's thread or runtime could not be started.
+    #[error("cannot start the server runtime: {0}")]
+    Runtime(#[source] io::Error),
+    /// The server thread panicked; this is a bug in windlass or in a bootstrap factory.
+    #[error("the server thread panicked")]
+    Panicked,
+}
+
+/// Any error windlass returns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// See [`ConnectError`].
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// See [`ServeError`].
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    /// An infix expression could not be parsed.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A remote call failed; [`capnp::ErrorKind`] says whether retrying can help
+    /// (`Disconnected`, `Overloaded`) or not (`Failed`, `Unimplemented`).
+    #[error("rpc: {0}")]
+    Rpc(#[from] capnp::Error),
+}
