@@ -22,7 +22,12 @@ const SCHEMAS: &[&str] = &["calculator", "addressbook"];
 const PARENT_MODULE: &str = "schemas";
 
 fn main() {
-    for var in ["WINDLASS_CAPNP", "WINDLASS_REQUIRE_CAPNP", "WINDLASS_REGEN_DIR", "PATH"] {
+    for var in [
+        "WINDLASS_CAPNP",
+        "WINDLASS_REQUIRE_CAPNP",
+        "WINDLASS_REGEN_DIR",
+        "PATH",
+    ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
     println!("cargo:rerun-if-changed=schemas");

@@ -7,6 +7,7 @@ use capnp::capability::FromClientHook;
 use capnp::message::ReaderOptions;
 use capnp_rpc::rpc_twoparty_capnp::Side;
 use capnp_rpc::RpcSystem;
+use futures::FutureExt;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
@@ -21,10 +22,11 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// An open RPC connection to a server.
 ///
 /// The connection's `RpcSystem` runs as a local task; it lives until [`Connection::close`] or
-/// until the value is dropped (which drops the task and the socket at once).
+/// until the value is dropped. Either way, calls still in flight then fail with
+/// `Disconnected` and capabilities obtained through the connection stop working.
 pub struct Connection {
     bootstrap: capnp::capability::Client,
-    /// Both are `Some` until [`Connection::close`] takes them; `Drop` aborts what is left.
+    /// Both are `Some` until [`Connection::close`] or `Drop` takes them.
     disconnector: Option<capnp_rpc::Disconnector<capnp_rpc::twoparty::VatId>>,
     task: Option<JoinHandle<Result<(), capnp::Error>>>,
     peer: SocketAddr,
@@ -32,7 +34,9 @@ pub struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("peer", &self.peer).finish()
+        f.debug_struct("Connection")
+            .field("peer", &self.peer)
+            .finish()
     }
 }
 
@@ -57,7 +61,10 @@ pub async fn connect(addr: &str) -> Result<Connection, ConnectError> {
 ///
 /// # Panics
 /// As [`connect`].
-pub async fn connect_with_timeout(addr: &str, timeout: Duration) -> Result<Connection, ConnectError> {
+pub async fn connect_with_timeout(
+    addr: &str,
+    timeout: Duration,
+) -> Result<Connection, ConnectError> {
     let stream = tokio::time::timeout(timeout, open_tcp(addr))
         .await
         .map_err(|_| ConnectError::Timeout {
@@ -66,7 +73,12 @@ pub async fn connect_with_timeout(addr: &str, timeout: Duration) -> Result<Conne
         })??;
     let peer = match stream.peer_addr() {
         Ok(peer) => peer,
-        Err(source) => return Err(ConnectError::Connect { addr: unspecified(), source }),
+        Err(source) => {
+            return Err(ConnectError::Connect {
+                addr: unspecified(),
+                source,
+            })
+        }
     };
     if let Err(e) = stream.set_nodelay(true) {
         debug!(error = %e, "cannot set TCP_NODELAY");
@@ -97,7 +109,12 @@ async fn open_tcp(addr: &str) -> Result<TcpStream, ConnectError> {
     for candidate in addrs {
         match TcpStream::connect(candidate).await {
             Ok(stream) => return Ok(stream),
-            Err(source) => last = Some(ConnectError::Connect { addr: candidate, source }),
+            Err(source) => {
+                last = Some(ConnectError::Connect {
+                    addr: candidate,
+                    source,
+                })
+            }
         }
     }
     Err(last.unwrap_or_else(|| ConnectError::Resolve {
@@ -151,10 +168,13 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        // Dropping the RpcSystem drops the socket: the peer sees the connection end and every
-        // capability obtained through it becomes `Disconnected`.
-        if let Some(task) = self.task.take() {
-            task.abort();
+        // The first poll of the disconnector disconnects the connection state at once: every
+        // call in flight fails with `Disconnected` and every capability obtained through the
+        // connection becomes broken. The `RpcSystem` task keeps running just long enough to
+        // shut the socket down, then ends by itself. (Aborting the task instead would leave
+        // calls in flight pending forever.)
+        if let Some(disconnector) = self.disconnector.take() {
+            let _ = disconnector.now_or_never();
         }
     }
 }

@@ -41,7 +41,11 @@ impl std::fmt::Display for Check {
                 "{verdict}  {:<44} = {v:<8} (expected {}, {micros:.0} µs)",
                 self.name, self.expected
             ),
-            Err(e) => write!(f, "{verdict}  {:<44} error: {e} ({micros:.0} µs)", self.name),
+            Err(e) => write!(
+                f,
+                "{verdict}  {:<44} error: {e} ({micros:.0} µs)",
+                self.name
+            ),
         }
     }
 }
@@ -51,9 +55,30 @@ impl std::fmt::Display for Check {
 pub async fn run(calc: &Calculator) -> Vec<Check> {
     let mut checks = Vec::new();
     checks.push(check("literal 123", 123.0, literal(calc)).await);
-    checks.push(check("123 + 45 - 67 with pipelined operators", 101.0, arithmetic(calc)).await);
-    checks.push(check("pipelined previousResult: (4 * 6) + 3", 27.0, previous_result(calc)).await);
-    checks.push(check("defFunction f(12, 34) + g(21) = 1234 + 4244", 5478.0, functions(calc)).await);
+    checks.push(
+        check(
+            "123 + 45 - 67 with pipelined operators",
+            101.0,
+            arithmetic(calc),
+        )
+        .await,
+    );
+    checks.push(
+        check(
+            "pipelined previousResult: (4 * 6) + 3",
+            27.0,
+            previous_result(calc),
+        )
+        .await,
+    );
+    checks.push(
+        check(
+            "defFunction f(12, 34) + g(21) = 1234 + 4244",
+            5478.0,
+            functions(calc),
+        )
+        .await,
+    );
     checks.push(check("client callback pow(2, 4 + 5)", 512.0, callback(calc)).await);
     checks.push(check("parsed \"(4 + 5) * 3 - 1 / 2\"", 26.5, parsed(calc)).await);
     checks
@@ -78,7 +103,13 @@ async fn literal(calc: &Calculator) -> Result<f64, Error> {
     let mut request = calc.evaluate_request();
     request.get().init_expression().set_literal(123.0);
     let value = request.send().pipeline.get_value();
-    Ok(value.read_request().send().promise.await?.get()?.get_value())
+    Ok(value
+        .read_request()
+        .send()
+        .promise
+        .await?
+        .get()?
+        .get_value())
 }
 
 /// Two `getOperator` calls, an `evaluate` using both, and a `read()`: four calls, one round trip.
@@ -97,7 +128,13 @@ async fn arithmetic(calc: &Calculator) -> Result<f64, Error> {
         args.get(1).set_literal(45.0);
     }
     let value = request.send().pipeline.get_value();
-    Ok(value.read_request().send().promise.await?.get()?.get_value())
+    Ok(value
+        .read_request()
+        .send()
+        .promise
+        .await?
+        .get()?
+        .get_value())
 }
 
 /// `evaluate(4 * 6)` and, before its answer, `evaluate(previousResult + 3)` on the promised value.
@@ -179,7 +216,13 @@ async fn functions(calc: &Calculator) -> Result<f64, Error> {
         call_g.init_params(1).get(0).set_literal(21.0);
     }
     let value = request.send().pipeline.get_value();
-    Ok(value.read_request().send().promise.await?.get()?.get_value())
+    Ok(value
+        .read_request()
+        .send()
+        .promise
+        .await?
+        .get()?
+        .get_value())
 }
 
 /// `pow(2, 4 + 5)` where `pow` lives in this process: the server calls back into the client.
@@ -199,11 +242,18 @@ async fn callback(calc: &Calculator) -> Result<f64, Error> {
         args.get(1).set_literal(5.0);
     }
     let value = request.send().pipeline.get_value();
-    Ok(value.read_request().send().promise.await?.get()?.get_value())
+    Ok(value
+        .read_request()
+        .send()
+        .promise
+        .await?
+        .get()?
+        .get_value())
 }
 
 /// The infix parser and [`calculator::evaluate`]: a whole expression in one round trip.
 async fn parsed(calc: &Calculator) -> Result<f64, Error> {
-    let expr = calculator::parse("(4 + 5) * 3 - 1 / 2").map_err(|e| Error::failed(e.to_string()))?;
+    let expr =
+        calculator::parse("(4 + 5) * 3 - 1 / 2").map_err(|e| Error::failed(e.to_string()))?;
     calculator::evaluate(calc, &expr).await
 }

@@ -82,7 +82,11 @@ where
         .await
 }
 
-async fn accept_loop<F, S>(listener: TcpListener, bootstrap: F, shutdown: S) -> Result<(), ServeError>
+async fn accept_loop<F, S>(
+    listener: TcpListener,
+    bootstrap: F,
+    shutdown: S,
+) -> Result<(), ServeError>
 where
     F: Fn(&ConnectionInfo) -> capnp::capability::Client,
     S: Future<Output = ()>,
@@ -115,7 +119,10 @@ where
     }
 
     drop(listener);
-    info!(open = connections.len(), "shutting down: closing connections");
+    info!(
+        open = connections.len(),
+        "shutting down: closing connections"
+    );
     // Send errors only mean no connection is left to hear it.
     let _ = stop_tx.send(true);
     while connections.join_next().await.is_some() {}
@@ -221,10 +228,11 @@ where
         .name("windlass-server".into())
         .spawn(move || {
             runtime.block_on(async move {
-                let listener = TcpListener::from_std(listener).map_err(|source| ServeError::Bind {
-                    addr: local_addr.to_string(),
-                    source,
-                })?;
+                let listener =
+                    TcpListener::from_std(listener).map_err(|source| ServeError::Bind {
+                        addr: local_addr.to_string(),
+                        source,
+                    })?;
                 // A dropped handle sender also means stop.
                 serve(listener, bootstrap, async move {
                     let _ = stop_rx.await;

@@ -1,6 +1,7 @@
 //! `windlass-calc`: serve the Calculator on a TCP port, evaluate expressions against one, or run
 //! the demo (the default).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -69,6 +70,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_log)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -171,7 +173,8 @@ async fn demo(connect: Option<String>) -> Result<ExitCode, windlass::Error> {
         Some(addr) => (addr, None),
         None => {
             let listener = windlass::server::bind("127.0.0.1:0")?;
-            let server = windlass::server::spawn(listener, |_conn| calculator::new_client().client)?;
+            let server =
+                windlass::server::spawn(listener, |_conn| calculator::new_client().client)?;
             (server.local_addr().to_string(), Some(server))
         }
     };

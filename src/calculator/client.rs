@@ -41,14 +41,24 @@ impl Operators {
 }
 
 /// Writes `expr` into `builder`, using `operators` for every operator node.
-pub fn build_expression(expr: &Expr, mut builder: expression::Builder<'_>, operators: &mut Operators) {
+pub fn build_expression(
+    expr: &Expr,
+    mut builder: expression::Builder<'_>,
+    operators: &mut Operators,
+) {
     match expr {
         Expr::Number(n) => {
             builder.set_literal(*n);
         }
         Expr::Neg(x) => {
             // -x is multiply(-1, x): exact negation in IEEE 754, with the sign of zero kept.
-            build_call(builder, operators, Operator::Multiply, &Expr::Number(-1.0), x);
+            build_call(
+                builder,
+                operators,
+                Operator::Multiply,
+                &Expr::Number(-1.0),
+                x,
+            );
         }
         Expr::Binary { op, lhs, rhs } => build_call(builder, operators, *op, lhs, rhs),
     }

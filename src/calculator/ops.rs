@@ -28,7 +28,9 @@ pub enum EvalError {
         count: u32,
     },
     /// A `parameter` expression outside the body of a function.
-    #[error("parameter {index} used outside a function body (only defFunction bodies have parameters)")]
+    #[error(
+        "parameter {index} used outside a function body (only defFunction bodies have parameters)"
+    )]
     ParameterOutsideFunction {
         /// The index asked for.
         index: u32,

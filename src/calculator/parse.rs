@@ -214,7 +214,12 @@ impl Parser<'_> {
         Some((op, at))
     }
 
-    fn binary(&self, (op, at): (Operator, usize), lhs: Expr, rhs: Expr) -> Result<Expr, ParseError> {
+    fn binary(
+        &self,
+        (op, at): (Operator, usize),
+        lhs: Expr,
+        rhs: Expr,
+    ) -> Result<Expr, ParseError> {
         let expr = Expr::Binary {
             op,
             lhs: Box::new(lhs),
@@ -338,7 +343,10 @@ mod tests {
         let e = error("(4 + ) * 3");
         assert_eq!(e.column, 6);
         assert!(e.message.contains("found ')'"), "{e}");
-        assert_eq!(e.pointer(), "(4 + ) * 3\n     ^ expected a number, '-' or '(' but found ')'");
+        assert_eq!(
+            e.pointer(),
+            "(4 + ) * 3\n     ^ expected a number, '-' or '(' but found ')'"
+        );
 
         let e = error("(1 + 2");
         assert_eq!(e.column, 7);
@@ -356,14 +364,23 @@ mod tests {
     fn depth_is_bounded() {
         let deep = format!("{}1{}", "(1 + ".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
         assert!(error(&deep).message.contains("nested too deeply"));
-        let ok = format!("{}1{}", "(1 + ".repeat(MAX_DEPTH - 1), ")".repeat(MAX_DEPTH - 1));
+        let ok = format!(
+            "{}1{}",
+            "(1 + ".repeat(MAX_DEPTH - 1),
+            ")".repeat(MAX_DEPTH - 1)
+        );
         assert_eq!(value(&ok), MAX_DEPTH as f64);
         let long_sum = vec!["1"; MAX_DEPTH + 1].join(" + ");
         assert!(parse(&long_sum).is_err());
         let parens = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
         assert!(error(&parens).message.contains("nested parentheses"));
-        assert!(error(&"-".repeat(100_000)).message.contains("nested parentheses"));
-        assert_eq!(value(&format!("{}1{}", "(".repeat(200), ")".repeat(200))), 1.0);
+        assert!(error(&"-".repeat(100_000))
+            .message
+            .contains("nested parentheses"));
+        assert_eq!(
+            value(&format!("{}1{}", "(".repeat(200), ")".repeat(200))),
+            1.0
+        );
     }
 
     #[test]

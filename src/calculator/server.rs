@@ -150,7 +150,9 @@ fn evaluate(expression: expression::Reader<'_>, params: Option<&[f64]>) -> Resul
             Ok(Box::pin(async move { Ok(read.await?.get()?.get_value()) }))
         }
         expression::Call(call) => {
-            let function = call.get_function().map_err(|e| context("call.function", e))?;
+            let function = call
+                .get_function()
+                .map_err(|e| context("call.function", e))?;
             let args = call
                 .get_params()?
                 .iter()
@@ -159,7 +161,8 @@ fn evaluate(expression: expression::Reader<'_>, params: Option<&[f64]>) -> Resul
             Ok(Box::pin(async move {
                 let args = try_join_all(args).await?;
                 let mut request = function.call_request();
-                let len = u32::try_from(args.len()).map_err(|_| Error::failed("too many arguments".into()))?;
+                let len = u32::try_from(args.len())
+                    .map_err(|_| Error::failed("too many arguments".into()))?;
                 let mut list = request.get().init_params(len);
                 for (i, arg) in (0..len).zip(args) {
                     list.set(i, arg);

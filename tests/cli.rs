@@ -1,0 +1,173 @@
+//! `windlass-calc` as a person runs it: the demo, serve + eval on a real port, signals, errors.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_windlass-calc");
+
+fn calc(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run windlass-calc")
+}
+
+#[test]
+fn the_default_command_runs_the_demo_and_every_check_passes() {
+    let out = calc(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("PASS").count(), 6, "{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    assert!(stdout.contains("6/6 checks passed"), "{stdout}");
+}
+
+/// A `serve` process on a free port, killed on drop if the test did not stop it.
+struct Server {
+    child: Child,
+    addr: String,
+    log: BufReader<std::process::ChildStderr>,
+}
+
+impl Server {
+    fn start() -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start serve");
+        let mut log = BufReader::new(child.stderr.take().expect("stderr piped"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut line = String::new();
+        let addr = loop {
+            line.clear();
+            assert!(
+                Instant::now() < deadline,
+                "serve did not log its address in time"
+            );
+            let n = log.read_line(&mut line).expect("read serve log");
+            assert!(n > 0, "serve exited before listening");
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest.trim().to_string();
+            }
+        };
+        Server { child, addr, log }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for exit (bounded) and returns the exit status and the rest of the log.
+    fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not exit after the signal"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut self.log, &mut rest);
+        (status, rest)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_answers_eval_and_the_demo_then_exits_cleanly_on_sigterm() {
+    let server = Server::start();
+    let out = calc(&["eval", "--connect", &server.addr, "(4 + 5) * 3 - 1 / 2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "26.5");
+
+    let out = calc(&["eval", "-c", &server.addr, "-2 * -3"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "6");
+
+    let out = calc(&["demo", "--connect", &server.addr]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    server.signal("TERM");
+    let (status, log) = server.wait();
+    assert!(status.success(), "serve exited with {status}");
+    assert!(log.contains("connection open"), "{log}");
+    assert!(log.contains("connection closed"), "{log}");
+    assert!(log.contains("server stopped"), "{log}");
+}
+
+#[test]
+fn serve_exits_cleanly_on_sigint() {
+    let server = Server::start();
+    server.signal("INT");
+    let (status, _) = server.wait();
+    assert!(status.success(), "serve exited with {status}");
+}
+
+#[test]
+fn parse_errors_point_at_the_column_without_connecting() {
+    // Nothing listens on port 1; a parse error must be reported before any connection attempt.
+    let out = calc(&["eval", "--connect", "127.0.0.1:1", "(4 + ) * 3"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("column 6"), "{stderr}");
+    assert!(
+        stderr.contains("(4 + ) * 3\n       ^ expected a number"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn connection_errors_are_one_clear_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let out = calc(&["eval", "--connect", &format!("127.0.0.1:{port}"), "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: cannot connect to 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn help_explains_every_command() {
+    let out = calc(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in ["serve", "eval", "demo", "RUST_LOG"] {
+        assert!(help.contains(word), "--help lacks {word}:\n{help}");
+    }
+    let out = calc(&["serve", "--help"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--listen"));
+}
