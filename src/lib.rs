@@ -54,3 +54,8 @@ pub mod schemas;
 pub mod server;
 
 pub use error::{ConnectError, Error, ServeError};
+
+/// The README's Rust examples, compiled by `cargo test` so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
