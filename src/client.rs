@@ -40,7 +40,8 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-/// Connects to `addr` (`host:port`) over TCP with [`DEFAULT_CONNECT_TIMEOUT`].
+/// Connects to `addr` (`host:port`) over plain TCP with the default timeouts; shorthand for
+/// `Connector::new(addr).connect()`.
 ///
 /// Must be called inside a [`tokio::task::LocalSet`]: capnp-rpc is `!Send`, so the connection's
 /// task is spawned with `spawn_local`.
@@ -51,50 +52,103 @@ impl std::fmt::Debug for Connection {
 /// # Panics
 /// Outside a `LocalSet` (tokio's `spawn_local` panics there).
 pub async fn connect(addr: &str) -> Result<Connection, ConnectError> {
-    connect_with_timeout(addr, DEFAULT_CONNECT_TIMEOUT).await
+    Connector::new(addr).connect().await
 }
 
-/// [`connect`] with a connect timeout of your choosing.
-///
-/// # Errors
-/// As [`connect`].
-///
-/// # Panics
-/// As [`connect`].
-pub async fn connect_with_timeout(
-    addr: &str,
-    timeout: Duration,
-) -> Result<Connection, ConnectError> {
-    let stream = tokio::time::timeout(timeout, open_tcp(addr))
-        .await
-        .map_err(|_| ConnectError::Timeout {
-            addr: addr.to_string(),
-            timeout,
-        })??;
-    let peer = match stream.peer_addr() {
-        Ok(peer) => peer,
-        Err(source) => {
-            return Err(ConnectError::Connect {
-                addr: unspecified(),
-                source,
-            })
+/// How long a TLS handshake may take after the TCP connection is up.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens connections to one server: address, timeouts and (feature `tls`) TLS.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    addr: String,
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ClientTls>,
+}
+
+impl Connector {
+    /// A connector for `addr` (`host:port`, e.g. `localhost:4000` or `[::1]:4000`): plain TCP,
+    /// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn new(addr: impl Into<String>) -> Self {
+        Connector {
+            addr: addr.into(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
-    };
-    if let Err(e) = stream.set_nodelay(true) {
-        debug!(error = %e, "cannot set TCP_NODELAY");
     }
-    let (reader, writer) = stream.into_split();
-    let network = rpc::network(reader, writer, Side::Client, ReaderOptions::new());
+
+    /// How long resolving and connecting may take. Default: [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long the TLS handshake may take. Default: [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Speaks TLS with this configuration. The name verified is the host of the address unless
+    /// the configuration overrides it. Default: plain TCP.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Connects, completes the TLS handshake if configured, and starts the RPC system.
+    ///
+    /// Must be called inside a [`tokio::task::LocalSet`].
+    ///
+    /// # Errors
+    /// [`ConnectError`] saying what failed and, where it can tell, what to do about it.
+    ///
+    /// # Panics
+    /// Outside a `LocalSet` (tokio's `spawn_local` panics there).
+    pub async fn connect(&self) -> Result<Connection, ConnectError> {
+        let addr = self.addr.as_str();
+        let timeout = self.connect_timeout;
+        let stream = tokio::time::timeout(timeout, open_tcp(addr))
+            .await
+            .map_err(|_| ConnectError::Timeout {
+                addr: addr.to_string(),
+                timeout,
+            })??;
+        let peer = stream.peer_addr().map_err(|source| ConnectError::Connect {
+            addr: unspecified(),
+            source,
+        })?;
+        if let Err(e) = stream.set_nodelay(true) {
+            debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let stream = crate::client_tls::handshake(stream, tls, addr, self.handshake_timeout).await?;
+            let (reader, writer) = tokio::io::split(stream);
+            let reader = crate::client_tls::Hinted(reader);
+            return Ok(start(rpc::network(reader, writer, Side::Client, ReaderOptions::new()), peer));
+        }
+        let (reader, writer) = stream.into_split();
+        Ok(start(rpc::network(reader, writer, Side::Client, ReaderOptions::new()), peer))
+    }
+}
+
+fn start(network: rpc::Network, peer: SocketAddr) -> Connection {
     let mut system = RpcSystem::new(network, None);
     let bootstrap: capnp::capability::Client = system.bootstrap(Side::Server);
     let disconnector = system.get_disconnector();
     let task = tokio::task::spawn_local(system);
-    Ok(Connection {
+    Connection {
         bootstrap,
         disconnector: Some(disconnector),
         task: Some(task),
         peer,
-    })
+    }
 }
 
 async fn open_tcp(addr: &str) -> Result<TcpStream, ConnectError> {
@@ -109,12 +163,7 @@ async fn open_tcp(addr: &str) -> Result<TcpStream, ConnectError> {
     for candidate in addrs {
         match TcpStream::connect(candidate).await {
             Ok(stream) => return Ok(stream),
-            Err(source) => {
-                last = Some(ConnectError::Connect {
-                    addr: candidate,
-                    source,
-                })
-            }
+            Err(source) => last = Some(ConnectError::Connect { addr: candidate, source }),
         }
     }
     Err(last.unwrap_or_else(|| ConnectError::Resolve {

@@ -27,6 +27,26 @@ pub enum ConnectError {
         #[source]
         source: io::Error,
     },
+    /// The TLS handshake failed; the message says why and what to do.
+    #[error("TLS handshake with {addr} failed: {reason}")]
+    Handshake {
+        /// The address as given.
+        addr: String,
+        /// What went wrong, in words a person can act on.
+        reason: String,
+    },
+    /// The TLS handshake did not complete in time.
+    #[error("TLS handshake with {addr} timed out after {timeout:?}; is it a TLS server?")]
+    HandshakeTimeout {
+        /// The address as given.
+        addr: String,
+        /// The timeout that expired.
+        timeout: std::time::Duration,
+    },
+    /// The TLS configuration could not be used for this address.
+    #[cfg(feature = "tls")]
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The connection did not complete within the connect timeout.
     #[error("connecting to {addr} timed out after {timeout:?}")]
     Timeout {
@@ -68,6 +88,10 @@ pub enum Error {
     /// See [`ServeError`].
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// A TLS configuration could not be built.
+    #[cfg(feature = "tls")]
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// An infix expression could not be parsed.
     #[error(transparent)]
     Parse(#[from] ParseError),

@@ -47,9 +47,14 @@
 pub mod addressbook;
 pub mod calculator;
 pub mod client;
+#[cfg(feature = "tls")]
+mod client_tls;
 pub mod demo;
+pub mod framing;
 mod error;
 mod rpc;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod schemas;
 pub mod server;
 

@@ -29,3 +29,50 @@ where
         options,
     ))
 }
+
+/// Whether the first bytes of a stream are a TLS handshake record: content type 22, major
+/// version 3. A Cap'n Proto stream starts with a little-endian segment count, which would have to
+/// be 0x0003_xx16 + 1 — far beyond any reader's segment limit — to look the same.
+pub(crate) fn looks_like_tls(head: &[u8]) -> bool {
+    matches!(head, [0x16, 0x03, ..])
+}
+
+/// A framed Cap'n Proto RPC `Abort` message: how to tell a peer why we are closing in words its
+/// RPC system understands and reports as the error of its calls.
+pub(crate) fn abort_message(reason: &str) -> Vec<u8> {
+    use capnp_rpc::rpc_capnp::{exception, message};
+    let mut builder = capnp::message::Builder::new_default();
+    let mut abort = builder.init_root::<message::Builder<'_>>().init_abort();
+    abort.set_reason(reason);
+    abort.set_type(exception::Type::Failed);
+    capnp::serialize::write_message_to_words(&builder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_records_are_recognised_and_capnp_is_not() {
+        assert!(looks_like_tls(&[0x16, 0x03, 0x01]));
+        assert!(!looks_like_tls(&[0x16]));
+        assert!(!looks_like_tls(&[0x00, 0x00, 0x00]));
+        // A capnp message always starts with its segment count minus one.
+        assert!(!looks_like_tls(&abort_message("x")[..3]));
+    }
+
+    #[test]
+    fn abort_messages_read_back() {
+        let bytes = abort_message("go away");
+        let reader =
+            capnp::serialize::read_message(&mut &bytes[..], ReaderOptions::new()).expect("framed");
+        let root: capnp_rpc::rpc_capnp::message::Reader<'_> = reader.get_root().expect("root");
+        match root.which().expect("known") {
+            capnp_rpc::rpc_capnp::message::Abort(abort) => {
+                let reason = abort.expect("abort").get_reason().expect("reason");
+                assert_eq!(reason.to_str().expect("utf-8"), "go away");
+            }
+            _ => panic!("not an abort"),
+        }
+    }
+}

@@ -6,21 +6,20 @@
 //! shutdown future resolves; [`spawn`] runs it on a thread of its own and hands back a
 //! [`ServerHandle`].
 
+mod connection;
+
 use std::future::Future;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::thread;
 use std::time::Duration;
 
-use capnp::message::ReaderOptions;
-use capnp_rpc::rpc_twoparty_capnp::Side;
-use capnp_rpc::RpcSystem;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinSet, LocalSet};
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{info, info_span, warn, Instrument};
 
 use crate::error::ServeError;
-use crate::rpc;
 
 /// How long the accept loop pauses after a failed `accept` (e.g. `EMFILE`, out of file
 /// descriptors) before trying again. Long enough not to spin on a persistent error, short enough
@@ -30,14 +29,91 @@ pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a connection may take to close gracefully at shutdown before it is dropped.
 pub const SHUTDOWN_DISCONNECT_GRACE: Duration = Duration::from_secs(1);
 
+/// Default for [`Options::handshake_timeout`]: a TLS handshake takes one or two round trips, so
+/// ten seconds is generous on any network while still freeing the slot of a peer that went
+/// silent.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a server treats its connections. The default: plain TCP, handshake timeout
+/// [`DEFAULT_HANDSHAKE_TIMEOUT`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ServerTls>,
+    handshake_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            #[cfg(feature = "tls")]
+            tls: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+impl Options {
+    /// Plain TCP with the default limits.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves TLS with this configuration; plain Cap'n Proto clients are told so (in an RPC
+    /// `Abort` message) and disconnected. Default: plain TCP.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// How long a TLS handshake may take before the connection is closed. Default:
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+}
+
 /// What the bootstrap factory knows about the connection it serves.
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
     id: u64,
     peer: SocketAddr,
+    tls: bool,
+    #[cfg(feature = "tls")]
+    peer_certificate: Option<crate::tls::PeerCertificate>,
 }
 
 impl ConnectionInfo {
+    fn new(id: u64, peer: SocketAddr) -> Self {
+        ConnectionInfo {
+            id,
+            peer,
+            tls: false,
+            #[cfg(feature = "tls")]
+            peer_certificate: None,
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    fn set_tls(&mut self, peer_certificate: Option<crate::tls::PeerCertificate>) {
+        self.tls = true;
+        self.peer_certificate = peer_certificate;
+    }
+
+    /// Whether the connection is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The client certificate TLS verified, if the server asks for one and the client sent it.
+    /// A service can decide from its subject or fingerprint what this peer may do.
+    #[cfg(feature = "tls")]
+    pub fn peer_certificate(&self) -> Option<&crate::tls::PeerCertificate> {
+        self.peer_certificate.as_ref()
+    }
+
     /// A number unique among this server's connections, counting from 1.
     pub fn id(&self) -> u64 {
         self.id
@@ -60,11 +136,25 @@ pub fn bind(addr: &str) -> Result<std::net::TcpListener, ServeError> {
     })
 }
 
+/// Serves capnp-rpc over plain TCP on every connection accepted from `listener` until
+/// `shutdown` resolves; [`serve_with`] with default [`Options`].
+///
+/// # Errors
+/// As [`serve_with`].
+pub async fn serve<F, S>(listener: TcpListener, bootstrap: F, shutdown: S) -> Result<(), ServeError>
+where
+    F: Fn(&ConnectionInfo) -> capnp::capability::Client + 'static,
+    S: Future<Output = ()>,
+{
+    serve_with(listener, Options::default(), bootstrap, shutdown).await
+}
+
 /// Serves capnp-rpc on every connection accepted from `listener` until `shutdown` resolves, then
 /// stops accepting, closes every connection and returns.
 ///
-/// `bootstrap` is called once per connection, on this task's thread, and returns the capability
-/// the peer gets as its bootstrap interface (e.g. `capnp_rpc::new_client(impl).client`).
+/// `bootstrap` is called once per connection, on this task's thread, after the TLS handshake if
+/// any, and returns the capability the peer gets as its bootstrap interface (e.g.
+/// `capnp_rpc::new_client(impl).client`).
 ///
 /// A peer that disconnects, stalls or sends garbage affects only its own connection: the error
 /// is logged and the loop goes on. Errors from `accept` itself are logged and retried after
@@ -72,23 +162,29 @@ pub fn bind(addr: &str) -> Result<std::net::TcpListener, ServeError> {
 ///
 /// # Errors
 /// None at present once the listener is bound; the `Result` is kept for limits that can fail.
-pub async fn serve<F, S>(listener: TcpListener, bootstrap: F, shutdown: S) -> Result<(), ServeError>
+pub async fn serve_with<F, S>(
+    listener: TcpListener,
+    options: Options,
+    bootstrap: F,
+    shutdown: S,
+) -> Result<(), ServeError>
 where
-    F: Fn(&ConnectionInfo) -> capnp::capability::Client,
+    F: Fn(&ConnectionInfo) -> capnp::capability::Client + 'static,
     S: Future<Output = ()>,
 {
     LocalSet::new()
-        .run_until(accept_loop(listener, bootstrap, shutdown))
+        .run_until(accept_loop(listener, Rc::new(options), Rc::new(bootstrap), shutdown))
         .await
 }
 
 async fn accept_loop<F, S>(
     listener: TcpListener,
-    bootstrap: F,
+    options: Rc<Options>,
+    bootstrap: Rc<F>,
     shutdown: S,
 ) -> Result<(), ServeError>
 where
-    F: Fn(&ConnectionInfo) -> capnp::capability::Client,
+    F: Fn(&ConnectionInfo) -> capnp::capability::Client + 'static,
     S: Future<Output = ()>,
 {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -102,11 +198,16 @@ where
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     next_id += 1;
-                    let info = ConnectionInfo { id: next_id, peer };
-                    let span = info_span!("conn", conn_id = info.id, %peer);
-                    let client = bootstrap(&info);
-                    let stop = stop_rx.clone();
-                    connections.spawn_local(serve_connection(stream, client, stop).instrument(span));
+                    let span = info_span!("conn", conn_id = next_id, %peer);
+                    let task = connection::serve(
+                        stream,
+                        peer,
+                        next_id,
+                        options.clone(),
+                        bootstrap.clone(),
+                        stop_rx.clone(),
+                    );
+                    connections.spawn_local(task.instrument(span));
                 }
                 Err(e) => {
                     warn!(error = %e, "accept failed; retrying");
@@ -119,44 +220,12 @@ where
     }
 
     drop(listener);
-    info!(
-        open = connections.len(),
-        "shutting down: closing connections"
-    );
+    info!(open = connections.len(), "shutting down: closing connections");
     // Send errors only mean no connection is left to hear it.
     let _ = stop_tx.send(true);
     while connections.join_next().await.is_some() {}
     info!("server stopped");
     Ok(())
-}
-
-async fn serve_connection(
-    stream: TcpStream,
-    bootstrap: capnp::capability::Client,
-    mut stop: watch::Receiver<bool>,
-) {
-    info!("connection open");
-    if let Err(e) = stream.set_nodelay(true) {
-        debug!(error = %e, "cannot set TCP_NODELAY");
-    }
-    let (reader, writer) = stream.into_split();
-    let network = rpc::network(reader, writer, Side::Server, ReaderOptions::new());
-    let mut system = RpcSystem::new(network, Some(bootstrap));
-
-    tokio::select! {
-        result = &mut system => match result {
-            Ok(()) => info!("connection closed"),
-            Err(e) => warn!(error = %e, "connection closed with an error"),
-        },
-        _ = stop.wait_for(|stop| *stop) => {
-            let disconnect = system.get_disconnector();
-            let graceful = futures::future::join(&mut system, disconnect);
-            if tokio::time::timeout(SHUTDOWN_DISCONNECT_GRACE, graceful).await.is_err() {
-                debug!("peer did not close in time; dropping the connection");
-            }
-            info!("connection closed by shutdown");
-        }
-    }
 }
 
 /// A server running on a thread of its own; see [`spawn`].
@@ -204,12 +273,27 @@ impl Drop for ServerHandle {
 
 /// Runs [`serve`] on a new thread with a current-thread tokio runtime of its own.
 ///
+/// # Errors
+/// As [`spawn_with`].
+pub fn spawn<F>(listener: std::net::TcpListener, bootstrap: F) -> Result<ServerHandle, ServeError>
+where
+    F: Fn(&ConnectionInfo) -> capnp::capability::Client + Send + 'static,
+{
+    spawn_with(listener, Options::default(), bootstrap)
+}
+
+/// Runs [`serve_with`] on a new thread with a current-thread tokio runtime of its own.
+///
 /// This is how the `demo`, the examples and the tests run a server in-process.
 ///
 /// # Errors
 /// [`ServeError::Bind`] when the listener cannot be made non-blocking or its address read,
 /// [`ServeError::Runtime`] when the thread or runtime cannot be created.
-pub fn spawn<F>(listener: std::net::TcpListener, bootstrap: F) -> Result<ServerHandle, ServeError>
+pub fn spawn_with<F>(
+    listener: std::net::TcpListener,
+    options: Options,
+    bootstrap: F,
+) -> Result<ServerHandle, ServeError>
 where
     F: Fn(&ConnectionInfo) -> capnp::capability::Client + Send + 'static,
 {
@@ -234,7 +318,7 @@ where
                         source,
                     })?;
                 // A dropped handle sender also means stop.
-                serve(listener, bootstrap, async move {
+                serve_with(listener, options, bootstrap, async move {
                     let _ = stop_rx.await;
                 })
                 .await

@@ -1,0 +1,307 @@
+//! `windlass-calc`: serve the Calculator on a TCP port, evaluate expressions against one, or run
+//! the demo (the default).
+
+#[cfg(feature = "tls")]
+mod tls_args;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::task::LocalSet;
+use tracing_subscriber::EnvFilter;
+use windlass::calculator;
+use windlass::client::{Connection, Connector};
+use windlass::server::{ConnectionInfo, Options};
+
+/// Cap'n Proto Calculator server and client, wire-compatible with the calculator samples of
+/// C++ capnproto and pycapnp.
+///
+/// Without a command, runs `demo`: an in-process server and a client that checks every
+/// Calculator feature over TLS. Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more.
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Calculator on a TCP port until SIGINT or SIGTERM.
+    ///
+    /// Any client of the reference calculator protocol can connect, e.g. the C++ sample's
+    /// `calculator-client HOST:PORT` or pycapnp's `calculator_client.py HOST:PORT`. With
+    /// --tls-cert and --tls-key it serves TLS and prints the certificate's SHA-256 fingerprint.
+    Serve {
+        /// Address to listen on; port 0 picks a free port (the log says which).
+        #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "ADDR")]
+        listen: String,
+        #[cfg(feature = "tls")]
+        #[command(flatten)]
+        tls: tls_args::ServeTls,
+    },
+    /// Evaluate an infix expression on a server in one round trip and print the result.
+    ///
+    /// Supports + - * /, parentheses, unary minus and decimal numbers, e.g.
+    /// `windlass-calc eval --connect 127.0.0.1:4000 "(4 + 5) * 3 - 1 / 2"` prints 26.5.
+    Eval {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The expression. Quote it so the shell leaves `*` and parentheses alone.
+        #[arg(allow_hyphen_values = true)]
+        expression: String,
+        /// Also print the parsed tree.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Check every Calculator feature and print PASS/FAIL per check (the default command).
+    ///
+    /// Without --connect, starts a server on 127.0.0.1 on a free port in this process and talks
+    /// to it over TLS with the development certificates embedded from certs/ (--plain for TCP).
+    /// Exits non-zero if any check fails.
+    Demo {
+        /// Run the checks against this server instead of an in-process one (plain TCP unless
+        /// TLS options are given).
+        #[arg(long, short, value_name = "ADDR")]
+        connect: Option<String>,
+        /// Use plain TCP for the in-process server, to compare with TLS.
+        #[arg(long, conflicts_with = "connect")]
+        plain: bool,
+        #[cfg(feature = "tls")]
+        #[command(flatten)]
+        tls: tls_args::ConnectTls,
+    },
+}
+
+/// Where and how a client connects.
+#[derive(Args)]
+struct ClientArgs {
+    /// Server address (HOST:PORT).
+    #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "ADDR")]
+    connect: String,
+    #[cfg(feature = "tls")]
+    #[command(flatten)]
+    tls: tls_args::ConnectTls,
+}
+
+impl ClientArgs {
+    fn connector(&self) -> Result<Connector, windlass::Error> {
+        let connector = Connector::new(&self.connect);
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.build()? {
+            return Ok(connector.with_tls(tls));
+        }
+        Ok(connector)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Demo {
+        connect: None,
+        plain: false,
+        #[cfg(feature = "tls")]
+        tls: tls_args::ConnectTls::default(),
+    });
+    let default_log = match command {
+        Command::Serve { .. } => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_log)),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = LocalSet::new().block_on(&runtime, run(command));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // windlass errors already name their cause in the message.
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
+    match command {
+        Command::Serve {
+            listen,
+            #[cfg(feature = "tls")]
+            tls,
+        } => {
+            #[allow(unused_mut)]
+            let mut options = Options::new();
+            #[cfg(feature = "tls")]
+            if let Some(tls) = tls.build()? {
+                if let Some(fingerprint) = tls.fingerprint() {
+                    tracing::info!(sha256 = %fingerprint, "serving TLS");
+                    println!("certificate SHA-256: {fingerprint}");
+                }
+                options = options.with_tls(tls);
+            }
+            serve(&listen, options).await
+        }
+        Command::Eval {
+            client,
+            expression,
+            verbose,
+        } => eval(&client, &expression, verbose).await,
+        Command::Demo {
+            connect,
+            plain,
+            #[cfg(feature = "tls")]
+            tls,
+        } => {
+            let client = ClientArgs {
+                connect: connect.clone().unwrap_or_default(),
+                #[cfg(feature = "tls")]
+                tls,
+            };
+            demo(client, connect.is_some(), plain).await
+        }
+    }
+}
+
+async fn serve(listen: &str, options: Options) -> Result<ExitCode, windlass::Error> {
+    let listener = windlass::server::bind(listen)?;
+    let listener = listener
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::TcpListener::from_std(listener))
+        .map_err(|source| windlass::ServeError::Bind {
+            addr: listen.to_string(),
+            source,
+        })?;
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!(%addr, "serving the Calculator"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the bound address"),
+    }
+    let bootstrap = |_: &ConnectionInfo| calculator::new_client().client;
+    windlass::server::serve_with(listener, options, bootstrap, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutdown signal received");
+}
+
+async fn eval(client: &ClientArgs, input: &str, verbose: bool) -> Result<ExitCode, windlass::Error> {
+    let expr = match calculator::parse(input) {
+        Ok(expr) => expr,
+        Err(e) => {
+            eprintln!("error: cannot parse the expression at column {}:", e.column);
+            eprintln!("  {}", e.pointer().replace('\n', "\n  "));
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if verbose {
+        eprintln!("tree: {expr}");
+    }
+    let conn = client.connector()?.connect().await?;
+    let calc: calculator::Calculator = conn.bootstrap();
+    let value = calculator::evaluate(&calc, &expr).await?;
+    println!("{value}");
+    drop(calc);
+    conn.close().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(client: ClientArgs, external: bool, plain: bool) -> Result<ExitCode, windlass::Error> {
+    // The in-process server lives on its own thread, like a real one; the handle stops it.
+    let mut server = None;
+    let (conn, transport) = if external {
+        let connector = client.connector()?;
+        (connector.connect().await?, "as configured")
+    } else {
+        let listener = windlass::server::bind("127.0.0.1:0")?;
+        let (options, connector, transport) = in_process(listener.local_addr(), &client, plain)?;
+        let handle = windlass::server::spawn_with(listener, options, |_: &ConnectionInfo| {
+            calculator::new_client().client
+        })?;
+        server = Some(handle);
+        (connector.connect().await?, transport)
+    };
+    println!("windlass demo: Calculator at {} ({transport})", conn.peer());
+    let checks = run_checks(&conn).await;
+    conn.close().await?;
+    if let Some(server) = server {
+        server.shutdown()?;
+    }
+    Ok(checks)
+}
+
+/// Server options and a matching connector for the in-process demo server.
+fn in_process(
+    addr: std::io::Result<std::net::SocketAddr>,
+    #[allow(unused_variables)] client: &ClientArgs,
+    plain: bool,
+) -> Result<(Options, Connector, &'static str), windlass::Error> {
+    let addr = addr.map_err(|source| windlass::ServeError::Bind {
+        addr: "127.0.0.1:0".into(),
+        source,
+    })?;
+    let connector = Connector::new(addr.to_string());
+    #[cfg(feature = "tls")]
+    if !plain {
+        // The embedded development certificates: the server's is valid for 127.0.0.1.
+        let server_tls = windlass::tls::dev::server().build()?;
+        let client_tls = client.tls.finish(windlass::tls::dev::client())?;
+        return Ok((
+            Options::new().with_tls(server_tls),
+            connector.with_tls(client_tls),
+            "TLS, development certificates from certs/",
+        ));
+    }
+    let _ = plain;
+    Ok((Options::new(), connector, "plain TCP"))
+}
+
+async fn run_checks(conn: &Connection) -> ExitCode {
+    let calc: calculator::Calculator = conn.bootstrap();
+    let checks = windlass::demo::run(&calc).await;
+    for check in &checks {
+        println!("{check}");
+    }
+    let passed = checks.iter().filter(|c| c.passed()).count();
+    println!("{passed}/{} checks passed", checks.len());
+    if passed == checks.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
