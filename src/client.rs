@@ -128,13 +128,20 @@ impl Connector {
         }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            let stream = crate::client_tls::handshake(stream, tls, addr, self.handshake_timeout).await?;
+            let stream =
+                crate::client_tls::handshake(stream, tls, addr, self.handshake_timeout).await?;
             let (reader, writer) = tokio::io::split(stream);
             let reader = crate::client_tls::Hinted(reader);
-            return Ok(start(rpc::network(reader, writer, Side::Client, ReaderOptions::new()), peer));
+            return Ok(start(
+                rpc::network(reader, writer, Side::Client, ReaderOptions::new()),
+                peer,
+            ));
         }
         let (reader, writer) = stream.into_split();
-        Ok(start(rpc::network(reader, writer, Side::Client, ReaderOptions::new()), peer))
+        Ok(start(
+            rpc::network(reader, writer, Side::Client, ReaderOptions::new()),
+            peer,
+        ))
     }
 }
 
@@ -163,7 +170,12 @@ async fn open_tcp(addr: &str) -> Result<TcpStream, ConnectError> {
     for candidate in addrs {
         match TcpStream::connect(candidate).await {
             Ok(stream) => return Ok(stream),
-            Err(source) => last = Some(ConnectError::Connect { addr: candidate, source }),
+            Err(source) => {
+                last = Some(ConnectError::Connect {
+                    addr: candidate,
+                    source,
+                })
+            }
         }
     }
     Err(last.unwrap_or_else(|| ConnectError::Resolve {

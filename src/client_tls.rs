@@ -45,11 +45,16 @@ fn host(addr: &str) -> &str {
 
 /// What went wrong in a handshake, and what to do about it.
 fn explain(e: &io::Error) -> String {
-    if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
         return explain_rustls(tls);
     }
     match e.kind() {
-        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe => {
             "the server closed the connection during the TLS handshake; is it a plain-TCP \
              server? (then connect without TLS)"
                 .to_string()
@@ -102,9 +107,9 @@ fn explain_alert(alert: AlertDescription) -> String {
             "the server rejected our client certificate ({alert:?}); it must be signed by a CA \
              the server trusts"
         ),
-        AlertDescription::ProtocolVersion => format!(
-            "the server refused the TLS version ({alert:?}); it may require TLS 1.3"
-        ),
+        AlertDescription::ProtocolVersion => {
+            format!("the server refused the TLS version ({alert:?}); it may require TLS 1.3")
+        }
         alert => format!("the server refused the handshake: {alert:?}"),
     }
 }
@@ -122,7 +127,10 @@ impl<R: AsyncRead + Unpin> AsyncRead for Hinted<R> {
     ) -> Poll<io::Result<()>> {
         match Pin::new(&mut self.0).poll_read(cx, buf) {
             Poll::Ready(Err(e)) => {
-                let hinted = match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                let hinted = match e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                {
                     Some(tls) => io::Error::new(e.kind(), explain_rustls(tls)),
                     None => e,
                 };

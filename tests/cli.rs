@@ -36,13 +36,24 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
+        Self::start_with(&[]).0
+    }
+
+    /// Starts `serve` with extra arguments; returns it and its first stdout line, if any.
+    fn start_with(extra: &[&str]) -> (Self, String) {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start serve");
+        let mut first_stdout = String::new();
+        if !extra.is_empty() {
+            let mut out = BufReader::new(child.stdout.take().expect("stdout piped"));
+            out.read_line(&mut first_stdout).expect("read serve stdout");
+        }
         let mut log = BufReader::new(child.stderr.take().expect("stderr piped"));
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut line = String::new();
@@ -58,7 +69,7 @@ impl Server {
                 break rest.trim().to_string();
             }
         };
-        Server { child, addr, log }
+        (Server { child, addr, log }, first_stdout)
     }
 
     fn signal(&self, name: &str) {
@@ -170,4 +181,92 @@ fn help_explains_every_command() {
     }
     let out = calc(&["serve", "--help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("--listen"));
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn serve_tls_prints_its_fingerprint_and_clients_verify_by_ca_or_pin() {
+    let certs = concat!(env!("CARGO_MANIFEST_DIR"), "/certs");
+    let (cert, key, ca) = (
+        format!("{certs}/server.crt"),
+        format!("{certs}/server.key"),
+        format!("{certs}/ca.crt"),
+    );
+    let (server, first) = Server::start_with(&["--tls-cert", &cert, "--tls-key", &key]);
+    let fingerprint = first
+        .strip_prefix("certificate SHA-256: ")
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("serve did not print its fingerprint first: {first:?}"))
+        .to_string();
+    assert_eq!(fingerprint.len(), 64, "{fingerprint}");
+
+    let out = calc(&["eval", "-c", &server.addr, "--ca", &ca, "2 * 21"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+
+    let out = calc(&[
+        "eval",
+        "-c",
+        &server.addr,
+        "--pin-sha256",
+        &fingerprint,
+        "1 + 1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = calc(&["demo", "-c", &server.addr, "--ca", &ca]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let out = calc(&["eval", "-c", &server.addr, "1 + 1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("this server requires TLS"), "{stderr}");
+
+    let out = calc(&[
+        "eval",
+        "-c",
+        &server.addr,
+        "--ca",
+        "/nonexistent/ca.crt",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read /nonexistent/ca.crt"),
+        "{stderr}"
+    );
+
+    server.signal("TERM");
+    let (status, _) = server.wait();
+    assert!(status.success());
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn the_demo_runs_over_tls_by_default_and_plain_on_request() {
+    let out = calc(&["demo"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("(TLS, development certificates"),
+        "{stdout}"
+    );
+    let out = calc(&["demo", "--plain"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("(plain TCP)"),
+        "{stdout}"
+    );
 }

@@ -121,7 +121,12 @@ async fn establish_tls(
         Ok(Ok(Ok(stream))) => stream,
     };
     let (_, session) = stream.get_ref();
-    info.set_tls(session.peer_certificates().and_then(|chain| chain.first()).map(|cert| crate::tls::PeerCertificate::from_der(cert)));
+    info.set_tls(
+        session
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|cert| crate::tls::PeerCertificate::from_der(cert)),
+    );
     if let Some(cert) = info.peer_certificate() {
         info!(subject = cert.subject(), sha256 = %cert.fingerprint(), "client certificate verified");
     }

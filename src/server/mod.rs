@@ -173,7 +173,12 @@ where
     S: Future<Output = ()>,
 {
     LocalSet::new()
-        .run_until(accept_loop(listener, Rc::new(options), Rc::new(bootstrap), shutdown))
+        .run_until(accept_loop(
+            listener,
+            Rc::new(options),
+            Rc::new(bootstrap),
+            shutdown,
+        ))
         .await
 }
 
@@ -220,7 +225,10 @@ where
     }
 
     drop(listener);
-    info!(open = connections.len(), "shutting down: closing connections");
+    info!(
+        open = connections.len(),
+        "shutting down: closing connections"
+    );
     // Send errors only mean no connection is left to hear it.
     let _ = stop_tx.send(true);
     while connections.join_next().await.is_some() {}

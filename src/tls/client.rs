@@ -96,7 +96,11 @@ impl ClientTlsBuilder {
 
     /// Presents this certificate chain and key (PKCS#8, PKCS#1 or SEC1) to servers that ask.
     /// Default: none.
-    pub fn client_cert(mut self, cert_chain: impl Into<PemSource>, key: impl Into<PemSource>) -> Self {
+    pub fn client_cert(
+        mut self,
+        cert_chain: impl Into<PemSource>,
+        key: impl Into<PemSource>,
+    ) -> Self {
         self.identity = Some((cert_chain.into(), key.into()));
         self
     }
@@ -131,7 +135,11 @@ impl ClientTlsBuilder {
     /// [`TlsError`] naming the file and what was wrong with it, or an invalid server name.
     pub fn build(self) -> Result<ClientTls, TlsError> {
         let provider = provider();
-        let server_name = self.server_name.as_deref().map(parse_server_name).transpose()?;
+        let server_name = self
+            .server_name
+            .as_deref()
+            .map(parse_server_name)
+            .transpose()?;
         let verifier = self.verifier(&provider)?;
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(versions(self.tls13_only))?
@@ -149,10 +157,17 @@ impl ClientTlsBuilder {
         })
     }
 
-    fn verifier(&self, provider: &Arc<CryptoProvider>) -> Result<Arc<dyn ServerCertVerifier>, TlsError> {
+    fn verifier(
+        &self,
+        provider: &Arc<CryptoProvider>,
+    ) -> Result<Arc<dyn ServerCertVerifier>, TlsError> {
         let algorithms = provider.signature_verification_algorithms;
         if self.insecure_skip_verification {
-            return Ok(Arc::new(Verifier { chain: None, pin: None, algorithms }));
+            return Ok(Arc::new(Verifier {
+                chain: None,
+                pin: None,
+                algorithms,
+            }));
         }
         let mut roots = RootCertStore::empty();
         for source in &self.ca {
@@ -165,10 +180,15 @@ impl ClientTlsBuilder {
             None
         } else {
             let verifier =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()?;
             Some(verifier as Arc<dyn ServerCertVerifier>)
         };
-        Ok(Arc::new(Verifier { chain, pin: self.pin, algorithms }))
+        Ok(Arc::new(Verifier {
+            chain,
+            pin: self.pin,
+            algorithms,
+        }))
     }
 }
 

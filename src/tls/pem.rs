@@ -143,13 +143,25 @@ mod tests {
         assert!(err.contains("test.crt"), "{err}");
         assert!(err.contains("no PEM section found"), "{err}");
 
-        let src = PemSource::memory("key.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        let src = PemSource::memory(
+            "key.pem",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
         let err = private_key(&src).expect_err("no key").to_string();
-        assert!(err.contains("no PRIVATE KEY found; the file holds: CERTIFICATE"), "{err}");
+        assert!(
+            err.contains("no PRIVATE KEY found; the file holds: CERTIFICATE"),
+            "{err}"
+        );
 
-        let src = PemSource::memory("bad.crt", "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
+        let src = PemSource::memory(
+            "bad.crt",
+            "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+        );
         let err = certificates(&src).expect_err("bad base64").to_string();
-        assert!(err.contains("bad.crt") && err.contains("malformed PEM"), "{err}");
+        assert!(
+            err.contains("bad.crt") && err.contains("malformed PEM"),
+            "{err}"
+        );
 
         let src = PemSource::File(PathBuf::from("/nonexistent/windlass.crt"));
         let err = certificates(&src).expect_err("missing").to_string();

@@ -35,7 +35,10 @@ impl std::fmt::Debug for ServerTls {
 impl ServerTls {
     /// Starts a configuration from a PEM certificate chain (end-entity first) and its private
     /// key (PKCS#8, PKCS#1 or SEC1). Files are read by [`ServerTlsBuilder::build`].
-    pub fn builder(cert_chain: impl Into<PemSource>, key: impl Into<PemSource>) -> ServerTlsBuilder {
+    pub fn builder(
+        cert_chain: impl Into<PemSource>,
+        key: impl Into<PemSource>,
+    ) -> ServerTlsBuilder {
         ServerTlsBuilder {
             cert_chain: cert_chain.into(),
             key: key.into(),

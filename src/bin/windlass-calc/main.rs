@@ -220,7 +220,11 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
-async fn eval(client: &ClientArgs, input: &str, verbose: bool) -> Result<ExitCode, windlass::Error> {
+async fn eval(
+    client: &ClientArgs,
+    input: &str,
+    verbose: bool,
+) -> Result<ExitCode, windlass::Error> {
     let expr = match calculator::parse(input) {
         Ok(expr) => expr,
         Err(e) => {
@@ -241,7 +245,11 @@ async fn eval(client: &ClientArgs, input: &str, verbose: bool) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-async fn demo(client: ClientArgs, external: bool, plain: bool) -> Result<ExitCode, windlass::Error> {
+async fn demo(
+    client: ClientArgs,
+    external: bool,
+    plain: bool,
+) -> Result<ExitCode, windlass::Error> {
     // The in-process server lives on its own thread, like a real one; the handle stops it.
     let mut server = None;
     let (conn, transport) = if external {

@@ -109,7 +109,10 @@ impl ConnectTls {
     }
 
     /// Applies every option but the trust roots to `builder`.
-    pub(crate) fn finish(&self, mut builder: windlass::tls::ClientTlsBuilder) -> Result<ClientTls, TlsError> {
+    pub(crate) fn finish(
+        &self,
+        mut builder: windlass::tls::ClientTlsBuilder,
+    ) -> Result<ClientTls, TlsError> {
         if let Some(name) = &self.server_name {
             builder = builder.server_name(name);
         }
