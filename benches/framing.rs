@@ -1,0 +1,3 @@
+//! Framing benchmark (work in progress).
+
+fn main() {}

@@ -1,0 +1,232 @@
+//! Messages whose segments are `Bytes`: slices of a receive buffer, shared, never copied unless
+//! they are not 8-byte aligned.
+
+use bytes::Bytes;
+use capnp::message::{self, ReaderSegments};
+use capnp::Word;
+
+use super::limits::WORD_BYTES;
+use super::{FramingError, Limits};
+
+/// A received Cap'n Proto message: a `capnp::message::Reader` over [`Segments`].
+///
+/// `message.get_root::<T>()` reads it in place; `message.get_segments()` gives the segments back,
+/// e.g. to forward them without re-encoding.
+pub type Message = message::Reader<Segments>;
+
+/// The segments of one message, each a [`Bytes`]: usually a slice of the buffer it arrived in.
+///
+/// capnp reads a segment in place only if it is 8-byte aligned (its `unaligned` feature, which
+/// would lift that, slows every field access of every message in the program, so windlass leaves
+/// it off). A segment that arrives unaligned is copied once into word-aligned memory;
+/// [`Segments::copied_bytes`] says how many bytes that cost, so a test can check that a path is
+/// really zero-copy.
+#[derive(Debug, Clone, Default)]
+pub struct Segments {
+    segments: Vec<Bytes>,
+    copied_bytes: usize,
+}
+
+impl Segments {
+    /// Checks `frames` against `limits` and keeps them as segments, copying only those that are
+    /// not 8-byte aligned.
+    ///
+    /// # Errors
+    ///
+    /// No frames, too many, one that is not a whole number of words, or more bytes than the limit.
+    pub fn from_frames(frames: Vec<Bytes>, limits: &Limits) -> Result<Self, FramingError> {
+        limits.check_segment_count(frames.len() as u64)?;
+        let mut total: u64 = 0;
+        for (index, frame) in frames.iter().enumerate() {
+            if frame.len() % WORD_BYTES != 0 {
+                return Err(FramingError::SegmentNotWords {
+                    index,
+                    len: frame.len(),
+                });
+            }
+            total = total.saturating_add(frame.len() as u64);
+        }
+        limits.check_message_bytes(total)?;
+        let mut copied_bytes = 0;
+        let segments = frames
+            .into_iter()
+            .map(|frame| {
+                if is_aligned(&frame) {
+                    frame
+                } else {
+                    copied_bytes += frame.len();
+                    aligned_copy(&frame)
+                }
+            })
+            .collect();
+        Ok(Self {
+            segments,
+            copied_bytes,
+        })
+    }
+
+    /// Splits `frame` (segment data only, segments back to back) into segments of the given
+    /// lengths in bytes, copying `frame` once first if it is not 8-byte aligned.
+    ///
+    /// The caller has checked that the lengths are whole words summing to `frame.len()`.
+    pub(crate) fn split_frame(frame: Bytes, lengths: &[usize]) -> Self {
+        let (frame, copied_bytes) = if is_aligned(&frame) {
+            (frame, 0)
+        } else {
+            let len = frame.len();
+            (aligned_copy(&frame), len)
+        };
+        let mut offset = 0;
+        let segments = lengths
+            .iter()
+            .map(|&len| {
+                let segment = frame.slice(offset..offset + len);
+                offset += len;
+                segment
+            })
+            .collect();
+        Self {
+            segments,
+            copied_bytes,
+        }
+    }
+
+    /// The segments, in order.
+    #[must_use]
+    pub fn as_slice(&self) -> &[Bytes] {
+        &self.segments
+    }
+
+    /// The segments, in order, for sending on or keeping.
+    #[must_use]
+    pub fn into_vec(self) -> Vec<Bytes> {
+        self.segments
+    }
+
+    /// Total bytes of segment data.
+    #[must_use]
+    pub fn total_bytes(&self) -> usize {
+        self.segments.iter().map(Bytes::len).sum()
+    }
+
+    /// Bytes copied to align segments when this message was made: 0 on the zero-copy path.
+    #[must_use]
+    pub fn copied_bytes(&self) -> usize {
+        self.copied_bytes
+    }
+}
+
+impl ReaderSegments for Segments {
+    fn get_segment(&self, id: u32) -> Option<&[u8]> {
+        self.segments.get(id as usize).map(|s| &s[..])
+    }
+
+    fn len(&self) -> usize {
+        self.segments.len()
+    }
+}
+
+/// Reads a message from its segments without copying them (pycapnp's `from_segments`); a segment
+/// that is not 8-byte aligned is copied once (see [`Segments`]).
+///
+/// # Errors
+///
+/// As [`Segments::from_frames`]. Reading the message (`get_root`) checks pointers lazily, under
+/// `limits.reader_options()`.
+pub fn from_segments(frames: Vec<Bytes>, limits: &Limits) -> Result<Message, FramingError> {
+    let segments = Segments::from_frames(frames, limits)?;
+    Ok(message::Reader::new(segments, limits.reader_options()))
+}
+
+/// The segments of a message, borrowed (pycapnp's `to_segments`, without the copy).
+///
+/// Works for a `capnp::message::Builder`, a received [`Segments`], or anything else capnp can
+/// read from.
+pub fn to_segments<S: ReaderSegments + ?Sized>(message: &S) -> Vec<&[u8]> {
+    (0..message.len())
+        .map_while(|id| {
+            u32::try_from(id)
+                .ok()
+                .and_then(|id| message.get_segment(id))
+        })
+        .collect()
+}
+
+/// Owned copies of a message's segments, each in word-aligned memory: for transports that must
+/// own what they send (one copy, counted by the caller).
+pub fn to_owned_segments<S: ReaderSegments + ?Sized>(message: &S) -> Vec<Bytes> {
+    to_segments(message).into_iter().map(aligned_copy).collect()
+}
+
+fn is_aligned(bytes: &[u8]) -> bool {
+    bytes.as_ptr().align_offset(std::mem::align_of::<Word>()) == 0
+}
+
+/// Word-aligned storage a [`Bytes`] can own.
+struct Words(Vec<Word>);
+
+impl AsRef<[u8]> for Words {
+    fn as_ref(&self) -> &[u8] {
+        Word::words_to_bytes(&self.0)
+    }
+}
+
+/// `bytes` (a whole number of words, or it is padded with zeros) copied into word-aligned memory.
+pub(crate) fn aligned_copy(bytes: &[u8]) -> Bytes {
+    let mut words = Word::allocate_zeroed_vec(bytes.len().div_ceil(WORD_BYTES));
+    Word::words_to_bytes_mut(&mut words)[..bytes.len()].copy_from_slice(bytes);
+    let words = Bytes::from_owner(Words(words));
+    words.slice(..bytes.len())
+}
+
+/// Zeroed, word-aligned, owned memory of `words` words, to read into.
+pub(crate) fn zeroed_words(words: usize) -> Vec<Word> {
+    Word::allocate_zeroed_vec(words)
+}
+
+/// `words` frozen into a [`Bytes`] without copying.
+pub(crate) fn freeze_words(words: Vec<Word>) -> Bytes {
+    Bytes::from_owner(Words(words))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_frames_are_kept_and_unaligned_ones_copied_once() {
+        let words = freeze_words(zeroed_words(4));
+        let unaligned = words.slice(1..9);
+        let limits = Limits::new();
+        let kept = Segments::from_frames(vec![words.slice(8..24)], &limits).expect("aligned");
+        assert_eq!(kept.copied_bytes(), 0);
+        assert_eq!(kept.as_slice()[0].as_ptr(), words.slice(8..).as_ptr());
+        let copied = Segments::from_frames(vec![unaligned], &limits).expect("copied");
+        assert_eq!(copied.copied_bytes(), 8);
+        assert!(is_aligned(&copied.as_slice()[0]));
+    }
+
+    #[test]
+    fn frames_are_checked() {
+        let limits = Limits::new()
+            .with_max_segments(2)
+            .with_max_message_bytes(16);
+        let word = || Bytes::from_static(&[0; 8]);
+        assert!(matches!(
+            Segments::from_frames(vec![], &limits),
+            Err(FramingError::NoSegments)
+        ));
+        assert!(matches!(
+            Segments::from_frames(vec![word(), word(), word()], &limits),
+            Err(FramingError::TooManySegments { count: 3, max: 2 })
+        ));
+        assert!(matches!(
+            Segments::from_frames(vec![word(), Bytes::from_static(&[0; 5])], &limits),
+            Err(FramingError::SegmentNotWords { index: 1, len: 5 })
+        ));
+        assert!(matches!(
+            Segments::from_frames(vec![Bytes::from_static(&[0; 24])], &limits),
+            Err(FramingError::MessageTooLarge { bytes: 24, max: 16 })
+        ));
+    }
+}
