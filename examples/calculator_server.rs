@@ -5,9 +5,10 @@
 //! cargo run --example calculator_client -- 127.0.0.1:4000
 //! ```
 //!
-//! Stops on Ctrl-C. Any client of the reference calculator protocol can connect.
+//! Stops on Ctrl-C, letting calls in flight finish. Any client of the reference calculator
+//! protocol can connect.
 
-use windlass::{calculator, server};
+use windlass::server::{ConnectionInfo, Options, Server};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -18,13 +19,12 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:4000".into());
 
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    eprintln!("serving the Calculator on {}", listener.local_addr()?);
-    // One fresh Calculator capability per connection.
-    let bootstrap = |_: &server::ConnectionInfo| calculator::new_client().client;
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    server::serve(listener, bootstrap, shutdown).await?;
+    // One fresh Calculator capability per connection, on the worker thread that owns it.
+    let bootstrap = |_: &ConnectionInfo| windlass::calculator::new_client().client;
+    let server = Server::bind(&addr, Options::new(), bootstrap)?;
+    eprintln!("serving the Calculator on {}", server.local_addr());
+
+    tokio::signal::ctrl_c().await?;
+    server.shutdown()?;
     Ok(())
 }

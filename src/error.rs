@@ -78,6 +78,18 @@ pub enum ServeError {
     Panicked,
 }
 
+/// A call bounded by [`crate::client::with_timeout`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The deadline passed; the call was cancelled on the server.
+    #[error("call timed out after {0:?} (cancelled on the server)")]
+    Timeout(std::time::Duration),
+    /// The call itself failed; the kind says whether a retry can help.
+    #[error("rpc: {0}")]
+    Rpc(#[source] capnp::Error),
+}
+
 /// Any error windlass returns.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -95,6 +107,9 @@ pub enum Error {
     /// An infix expression could not be parsed.
     #[error(transparent)]
     Parse(#[from] ParseError),
+    /// See [`CallError`].
+    #[error(transparent)]
+    Call(#[from] CallError),
     /// A remote call failed; [`capnp::ErrorKind`] says whether retrying can help
     /// (`Disconnected`, `Overloaded`) or not (`Failed`, `Unimplemented`).
     #[error("rpc: {0}")]

@@ -47,18 +47,21 @@
 pub mod addressbook;
 pub mod calculator;
 pub mod client;
-#[cfg(feature = "tls")]
-mod client_tls;
 pub mod demo;
-pub mod framing;
 mod error;
+pub mod framing;
+mod instrument;
 mod rpc;
-#[cfg(feature = "tls")]
-pub mod tls;
 pub mod schemas;
 pub mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 
-pub use error::{ConnectError, Error, ServeError};
+pub use client::{Connection, Connector};
+pub use error::{CallError, ConnectError, Error, ServeError};
+pub use instrument::ConnectionStats;
+pub use rpc::{KEEPALIVE_INTERVAL, KEEPALIVE_TIME};
+pub use server::{Options as ServerOptions, Server, ServerHandle};
 
 /// The README's Rust examples, compiled by `cargo test` so they cannot rot.
 #[cfg(doctest)]

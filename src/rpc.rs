@@ -8,6 +8,10 @@ use futures::io::{BufReader, BufWriter};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
+use std::rc::Rc;
+
+use crate::instrument::{self, Counted, Watch};
+
 /// A boxed two-party network, ready for [`capnp_rpc::RpcSystem::new`].
 pub(crate) type Network = Box<dyn capnp_rpc::VatNetwork<VatId>>;
 
@@ -17,17 +21,26 @@ pub(crate) type Network = Box<dyn capnp_rpc::VatNetwork<VatId>>;
 /// Buffering matters twice over: capnp-rpc reads a message as a header then its segments (two
 /// small reads without a buffer), and writes each message in pieces that the `BufWriter` turns
 /// into one `write` syscall per flush.
-pub(crate) fn network<R, W>(reader: R, writer: W, side: Side, options: ReaderOptions) -> Network
+pub(crate) fn network<R, W>(
+    reader: R,
+    writer: W,
+    side: Side,
+    options: ReaderOptions,
+    watch: Rc<Watch>,
+) -> Network
 where
     R: AsyncRead + Unpin + 'static,
     W: AsyncWrite + Unpin + 'static,
 {
-    Box::new(twoparty::VatNetwork::new(
+    let reader = Counted::new(reader, watch.counters.clone());
+    let writer = Counted::new(writer, watch.counters.clone());
+    let inner = Box::new(twoparty::VatNetwork::new(
         BufReader::new(reader.compat()),
         BufWriter::new(writer.compat_write()),
         side,
         options,
-    ))
+    ));
+    instrument::Network::boxed(inner, watch)
 }
 
 /// Whether the first bytes of a stream are a TLS handshake record: content type 22, major
@@ -39,13 +52,38 @@ pub(crate) fn looks_like_tls(head: &[u8]) -> bool {
 
 /// A framed Cap'n Proto RPC `Abort` message: how to tell a peer why we are closing in words its
 /// RPC system understands and reports as the error of its calls.
-pub(crate) fn abort_message(reason: &str) -> Vec<u8> {
+pub(crate) fn abort_message(reason: &str, kind: capnp::ErrorKind) -> Vec<u8> {
     use capnp_rpc::rpc_capnp::{exception, message};
     let mut builder = capnp::message::Builder::new_default();
     let mut abort = builder.init_root::<message::Builder<'_>>().init_abort();
     abort.set_reason(reason);
-    abort.set_type(exception::Type::Failed);
+    abort.set_type(match kind {
+        capnp::ErrorKind::Overloaded => exception::Type::Overloaded,
+        capnp::ErrorKind::Disconnected => exception::Type::Disconnected,
+        capnp::ErrorKind::Unimplemented => exception::Type::Unimplemented,
+        _ => exception::Type::Failed,
+    });
     capnp::serialize::write_message_to_words(&builder)
+}
+
+/// TCP keepalive: after this long without traffic the kernel starts probing the peer.
+pub const KEEPALIVE_TIME: std::time::Duration = std::time::Duration::from_secs(60);
+/// TCP keepalive: the interval between probes (the kernel gives up after its probe count,
+/// 9 on Linux, so a dead peer is noticed within about 60 + 9 × 10 s).
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `TCP_NODELAY` (RPC messages are small and latency-bound) and TCP keepalive, so a peer that
+/// vanished without a FIN is eventually noticed even on an idle connection.
+pub(crate) fn tune_socket(stream: &tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_TIME)
+        .with_interval(KEEPALIVE_INTERVAL);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(error = %e, "cannot enable TCP keepalive");
+    }
 }
 
 #[cfg(test)]
@@ -58,12 +96,14 @@ mod tests {
         assert!(!looks_like_tls(&[0x16]));
         assert!(!looks_like_tls(&[0x00, 0x00, 0x00]));
         // A capnp message always starts with its segment count minus one.
-        assert!(!looks_like_tls(&abort_message("x")[..3]));
+        assert!(!looks_like_tls(
+            &abort_message("x", capnp::ErrorKind::Failed)[..3]
+        ));
     }
 
     #[test]
     fn abort_messages_read_back() {
-        let bytes = abort_message("go away");
+        let bytes = abort_message("go away", capnp::ErrorKind::Failed);
         let reader =
             capnp::serialize::read_message(&mut &bytes[..], ReaderOptions::new()).expect("framed");
         let root: capnp_rpc::rpc_capnp::message::Reader<'_> = reader.get_root().expect("root");

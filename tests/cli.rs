@@ -66,7 +66,11 @@ impl Server {
             let n = log.read_line(&mut line).expect("read serve log");
             assert!(n > 0, "serve exited before listening");
             if let Some(rest) = line.split("addr=").nth(1) {
-                break rest.trim().to_string();
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
             }
         };
         (Server { child, addr, log }, first_stdout)

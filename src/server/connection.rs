@@ -1,19 +1,22 @@
 //! One server connection: recognise what the peer speaks, do the TLS handshake if configured,
 //! then run an `RpcSystem` until the peer leaves or the server shuts down.
 
-use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use capnp::message::ReaderOptions;
 use capnp_rpc::rpc_twoparty_capnp::Side;
+use capnp_rpc::twoparty::VatId;
 use capnp_rpc::RpcSystem;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::{ConnectionInfo, Options, SHUTDOWN_DISCONNECT_GRACE};
+use super::worker::Job;
+use super::{ConnectionInfo, Factory, Options, Phase, Shared, SHUTDOWN_DISCONNECT_GRACE};
+use crate::instrument::{End, Watch};
 use crate::rpc;
 
 /// How long a rejected peer is given to read our explanation before the socket is dropped, and
@@ -22,45 +25,162 @@ use crate::rpc;
 const REJECT_LINGER: Duration = Duration::from_secs(1);
 const REJECT_DRAIN_BYTES: usize = 64 * 1024;
 
-/// Serves one accepted connection until it ends or `stop` turns true.
-pub(super) async fn serve<F>(
-    stream: TcpStream,
-    peer: SocketAddr,
-    id: u64,
-    options: Rc<Options>,
-    bootstrap: Rc<F>,
-    mut stop: watch::Receiver<bool>,
-) where
-    F: Fn(&ConnectionInfo) -> capnp::capability::Client + 'static,
-{
-    if let Err(e) = stream.set_nodelay(true) {
-        debug!(error = %e, "cannot set TCP_NODELAY");
-    }
-    let info = ConnectionInfo::new(id, peer);
-    let establish = establish(stream, info, &options);
+/// Serves one connection from the acceptor until it ends, idles out or the server shuts down,
+/// then logs a one-line summary.
+pub(super) async fn serve(
+    job: Job,
+    worker: usize,
+    options: Arc<Options>,
+    factory: Factory,
+    shared: Arc<Shared>,
+    load: Arc<AtomicUsize>,
+) {
+    let _bookkeeping = Bookkeeping {
+        shared: shared.clone(),
+        load,
+        id: job.id,
+    };
+    let started = Instant::now();
+    let stream = match job
+        .stream
+        .set_nonblocking(true)
+        .and_then(|()| TcpStream::from_std(job.stream))
+    {
+        Ok(stream) => stream,
+        Err(e) => {
+            warn!(error = %e, "cannot register the connection with the worker");
+            return;
+        }
+    };
+    rpc::tune_socket(&stream);
+    let mut phase = shared.phase.subscribe();
+    let info = ConnectionInfo::new(job.id, job.peer, worker);
+    let max_words = options.reader_options.traversal_limit_in_words;
+    let watch = Watch::new(info.counters.clone(), options.redact.clone(), max_words);
     let established = tokio::select! {
-        established = establish => established,
-        _ = stop.wait_for(|stop| *stop) => return,
+        established = establish(stream, info, &options, watch.clone()) => established,
+        _ = phase.wait_for(|p| *p != Phase::Running) => return,
     };
     let Some((network, info)) = established else {
         return;
     };
+    shared.opened(&info);
     info!(tls = info.is_tls(), "connection open");
-    let mut system = RpcSystem::new(network, Some(bootstrap(&info)));
+    let mut system = RpcSystem::new(network, Some(factory(&info)));
+    let reason = run(&mut system, &watch, &options, &mut phase).await;
+    let stats = info.stats();
+    info!(
+        reason = %reason,
+        duration_ms = started.elapsed().as_millis() as u64,
+        messages_in = stats.messages_in,
+        messages_out = stats.messages_out,
+        bytes_in = stats.bytes_in,
+        bytes_out = stats.bytes_out,
+        calls_in = stats.calls_in,
+        calls_out = stats.calls_out,
+        "connection closed"
+    );
+}
+
+/// Keeps the server's and the worker's counts right however the connection task ends.
+struct Bookkeeping {
+    shared: Arc<Shared>,
+    load: Arc<AtomicUsize>,
+    id: u64,
+}
+
+impl Drop for Bookkeeping {
+    fn drop(&mut self) {
+        self.load.fetch_sub(1, Relaxed);
+        self.shared.closed(self.id);
+    }
+}
+
+/// Drives the RPC system until the connection ends, and says why it ended.
+async fn run(
+    system: &mut RpcSystem<VatId>,
+    watch: &Watch,
+    options: &Options,
+    phase: &mut watch::Receiver<Phase>,
+) -> String {
     tokio::select! {
-        result = &mut system => match result {
-            Ok(()) => info!("connection closed"),
-            Err(e) => warn!(error = %e, "connection closed with an error"),
-        },
-        _ = stop.wait_for(|stop| *stop) => {
-            let disconnect = system.get_disconnector();
-            let graceful = futures::future::join(&mut system, disconnect);
-            if tokio::time::timeout(SHUTDOWN_DISCONNECT_GRACE, graceful).await.is_err() {
-                debug!("peer did not close in time; dropping the connection");
+        result = &mut *system => match (result, watch.end()) {
+            (Err(e), _) | (Ok(()), Some(End::Failed(e))) => {
+                warn!(error = %e, "connection failed");
+                format!("error: {e}")
             }
-            info!("connection closed by shutdown");
+            (Ok(()), _) => "closed by peer".to_string(),
+        },
+        () = idle(watch, options.idle_timeout) => {
+            info!(timeout = ?options.idle_timeout, "idle timeout; closing");
+            disconnect(system).await;
+            "idle timeout".to_string()
+        }
+        deadline = draining(phase) => {
+            let in_flight = watch.in_flight();
+            tokio::select! {
+                _ = &mut *system => return "closed by peer during shutdown".to_string(),
+                () = watch.drained() => {}
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    warn!(in_flight = watch.in_flight(), "drain deadline passed; disconnecting");
+                }
+            }
+            disconnect(system).await;
+            format!("server shutdown ({in_flight} call(s) were in flight)")
         }
     }
+}
+
+/// Resolves when the connection has been idle for `timeout` (never, without one).
+async fn idle(watch: &Watch, timeout: Option<Duration>) {
+    let Some(timeout) = timeout else {
+        return std::future::pending().await;
+    };
+    loop {
+        let due = watch.last_activity() + timeout;
+        tokio::time::sleep_until(due.into()).await;
+        if watch.in_flight() > 0 {
+            // A call is being worked on: not idle. Look again a full period later.
+            tokio::time::sleep(timeout).await;
+        } else if watch.last_activity() + timeout <= Instant::now() {
+            return;
+        }
+    }
+}
+
+/// Resolves with the drain deadline once the server starts shutting down.
+async fn draining(phase: &mut watch::Receiver<Phase>) -> Instant {
+    loop {
+        if let Phase::Draining(deadline) = *phase.borrow_and_update() {
+            return deadline;
+        }
+        if phase.changed().await.is_err() {
+            // The handle is gone without a shutdown: treat it as one with no grace.
+            return Instant::now();
+        }
+    }
+}
+
+/// Disconnects gracefully (flushing what is queued), but not for longer than
+/// [`SHUTDOWN_DISCONNECT_GRACE`].
+async fn disconnect(system: &mut RpcSystem<VatId>) {
+    let disconnector = system.get_disconnector();
+    let graceful = futures::future::join(system, disconnector);
+    if tokio::time::timeout(SHUTDOWN_DISCONNECT_GRACE, graceful)
+        .await
+        .is_err()
+    {
+        debug!("peer did not close in time; dropping the connection");
+    }
+}
+
+/// Refuses a connection because the server is full: an `Overloaded` abort, then close.
+pub(super) async fn refuse_overloaded(stream: TcpStream, reason: String) {
+    reject(
+        stream,
+        Some((reason.as_str(), capnp::ErrorKind::Overloaded)),
+    )
+    .await;
 }
 
 /// Checks the first bytes and, on a TLS server, completes the handshake. `None` means the
@@ -69,12 +189,12 @@ async fn establish(
     stream: TcpStream,
     info: ConnectionInfo,
     options: &Options,
+    watch: Rc<Watch>,
 ) -> Option<(rpc::Network, ConnectionInfo)> {
     #[cfg(feature = "tls")]
     if let Some(tls) = &options.tls {
-        return establish_tls(stream, info, tls, options.handshake_timeout).await;
+        return establish_tls(stream, info, tls, options, watch).await;
     }
-    let _ = options;
     let mut head = [0u8; 3];
     // Waiting here costs nothing extra: the RPC system would wait for the same first bytes.
     let n = stream.peek(&mut head).await.unwrap_or(0);
@@ -84,7 +204,7 @@ async fn establish(
         return None;
     }
     let (reader, writer) = stream.into_split();
-    let network = rpc::network(reader, writer, Side::Server, ReaderOptions::new());
+    let network = rpc::network(reader, writer, Side::Server, options.reader_options, watch);
     Some((network, info))
 }
 
@@ -93,8 +213,10 @@ async fn establish_tls(
     stream: TcpStream,
     mut info: ConnectionInfo,
     tls: &crate::tls::ServerTls,
-    timeout: Duration,
+    options: &Options,
+    watch: Rc<Watch>,
 ) -> Option<(rpc::Network, ConnectionInfo)> {
+    let timeout = options.handshake_timeout;
     let handshake = async {
         let mut head = [0u8; 3];
         let n = stream.peek(&mut head).await?;
@@ -115,7 +237,7 @@ async fn establish_tls(
         Ok(Ok(Err(plain))) => {
             warn!("peer sent plain Cap'n Proto to this TLS port; closing (is the client missing --tls?)");
             let reason = "this server requires TLS: connect with TLS (windlass-calc: --tls)";
-            reject(plain, Some(reason)).await;
+            reject(plain, Some((reason, capnp::ErrorKind::Failed))).await;
             return None;
         }
         Ok(Ok(Ok(stream))) => stream,
@@ -131,15 +253,15 @@ async fn establish_tls(
         info!(subject = cert.subject(), sha256 = %cert.fingerprint(), "client certificate verified");
     }
     let (reader, writer) = tokio::io::split(stream);
-    let network = rpc::network(reader, writer, Side::Server, ReaderOptions::new());
+    let network = rpc::network(reader, writer, Side::Server, options.reader_options, watch);
     Some((network, info))
 }
 
 /// Closes a connection we will not serve. With a `reason`, first sends the peer a Cap'n Proto
 /// `Abort` message carrying it, which a plain RPC client reports as the error of its calls.
-async fn reject(mut stream: TcpStream, reason: Option<&str>) {
-    if let Some(reason) = reason {
-        let bytes = rpc::abort_message(reason);
+async fn reject(mut stream: TcpStream, reason: Option<(&str, capnp::ErrorKind)>) {
+    if let Some((reason, kind)) = reason {
+        let bytes = rpc::abort_message(reason, kind);
         if stream.write_all(&bytes).await.is_err() {
             return;
         }

@@ -1,98 +1,72 @@
-//! The accept loop: one `RpcSystem` per TCP connection, all on one thread's `LocalSet`.
+//! The server runtime: an acceptor thread hands connections to N worker threads, each a
+//! current-thread tokio runtime with a `LocalSet` running one `RpcSystem` per connection.
 //!
-//! capnp-rpc is `!Send`: every capability is an `Rc`. So a server is a `LocalSet` that accepts
-//! connections and spawns one local task per connection; the bootstrap factory is called on that
-//! thread for each new connection. [`serve`] runs such a loop on the caller's runtime until a
-//! shutdown future resolves; [`spawn`] runs it on a thread of its own and hands back a
-//! [`ServerHandle`].
+//! capnp-rpc is `!Send`: every capability is an `Rc`. So all RPC state of a connection lives on
+//! the worker that owns it, and the bootstrap factory (`Send + Sync`) is called there, once per
+//! connection, after the TLS handshake if any.
+//!
+//! ```text
+//! acceptor thread ──accept──► limit check ──std socket──► least-loaded worker k
+//!                                                          (current_thread runtime + LocalSet)
+//!                                                          └─ TLS handshake? ─► VatNetwork
+//!                                                             └─ RpcSystem(bootstrap from factory)
+//! ```
+//!
+//! Start one with [`Server::bind`] or [`Server::start`] (or the shorthands [`spawn`],
+//! [`spawn_with`]); configure it with [`Options`]; stop it with [`ServerHandle::shutdown`].
 
 mod connection;
+mod options;
+mod worker;
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
-use tokio::task::{JoinSet, LocalSet};
-use tracing::{info, info_span, warn, Instrument};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+pub use options::{
+    Options, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    SHUTDOWN_DISCONNECT_GRACE,
+};
 
 use crate::error::ServeError;
+use crate::instrument::{ConnectionStats, Counters};
 
 /// How long the accept loop pauses after a failed `accept` (e.g. `EMFILE`, out of file
 /// descriptors) before trying again. Long enough not to spin on a persistent error, short enough
 /// that a transient one costs little; the same figure tokio's and mini-redis's loops use.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
-/// How long a connection may take to close gracefully at shutdown before it is dropped.
-pub const SHUTDOWN_DISCONNECT_GRACE: Duration = Duration::from_secs(1);
-
-/// Default for [`Options::handshake_timeout`]: a TLS handshake takes one or two round trips, so
-/// ten seconds is generous on any network while still freeing the slot of a peer that went
-/// silent.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How a server treats its connections. The default: plain TCP, handshake timeout
-/// [`DEFAULT_HANDSHAKE_TIMEOUT`].
-#[derive(Debug, Clone)]
-pub struct Options {
-    #[cfg(feature = "tls")]
-    tls: Option<crate::tls::ServerTls>,
-    handshake_timeout: Duration,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            #[cfg(feature = "tls")]
-            tls: None,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-        }
-    }
-}
-
-impl Options {
-    /// Plain TCP with the default limits.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Serves TLS with this configuration; plain Cap'n Proto clients are told so (in an RPC
-    /// `Abort` message) and disconnected. Default: plain TCP.
-    #[cfg(feature = "tls")]
-    pub fn with_tls(mut self, tls: crate::tls::ServerTls) -> Self {
-        self.tls = Some(tls);
-        self
-    }
-
-    /// How long a TLS handshake may take before the connection is closed. Default:
-    /// [`DEFAULT_HANDSHAKE_TIMEOUT`].
-    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
-        self
-    }
-}
+/// The bootstrap factory, shared by every worker.
+pub(crate) type Factory = Arc<dyn Fn(&ConnectionInfo) -> capnp::capability::Client + Send + Sync>;
 
 /// What the bootstrap factory knows about the connection it serves.
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
     id: u64,
     peer: SocketAddr,
+    worker: usize,
     tls: bool,
     #[cfg(feature = "tls")]
     peer_certificate: Option<crate::tls::PeerCertificate>,
+    counters: Arc<Counters>,
 }
 
 impl ConnectionInfo {
-    fn new(id: u64, peer: SocketAddr) -> Self {
+    fn new(id: u64, peer: SocketAddr, worker: usize) -> Self {
         ConnectionInfo {
             id,
             peer,
+            worker,
             tls: false,
             #[cfg(feature = "tls")]
             peer_certificate: None,
+            counters: Arc::default(),
         }
     }
 
@@ -100,6 +74,21 @@ impl ConnectionInfo {
     fn set_tls(&mut self, peer_certificate: Option<crate::tls::PeerCertificate>) {
         self.tls = true;
         self.peer_certificate = peer_certificate;
+    }
+
+    /// A number unique among this server's connections, counting from 1.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The remote address of the peer.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The index of the worker thread that owns the connection.
+    pub fn worker(&self) -> usize {
+        self.worker
     }
 
     /// Whether the connection is TLS.
@@ -114,14 +103,308 @@ impl ConnectionInfo {
         self.peer_certificate.as_ref()
     }
 
-    /// A number unique among this server's connections, counting from 1.
-    pub fn id(&self) -> u64 {
-        self.id
+    /// The connection's traffic so far.
+    pub fn stats(&self) -> ConnectionStats {
+        self.counters.snapshot()
+    }
+}
+
+/// Server-wide totals; see [`ServerHandle::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Connections accepted and handed to a worker.
+    pub accepted: u64,
+    /// Connections refused at once because [`Options::with_max_connections`] was reached.
+    pub rejected: u64,
+    /// Connections open now (including TLS handshakes in progress).
+    pub active: u64,
+    /// Connections that have ended.
+    pub closed: u64,
+}
+
+/// One open connection, as [`ServerHandle::connections`] reports it.
+#[derive(Debug, Clone)]
+pub struct ConnectionSnapshot {
+    /// See [`ConnectionInfo::id`].
+    pub id: u64,
+    /// See [`ConnectionInfo::peer`].
+    pub peer: SocketAddr,
+    /// See [`ConnectionInfo::worker`].
+    pub worker: usize,
+    /// Traffic so far.
+    pub stats: ConnectionStats,
+}
+
+/// The phase every thread of a server watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Running,
+    /// Stop accepting; let calls in flight finish until the deadline, then disconnect.
+    Draining(Instant),
+}
+
+/// State shared by the handle, the acceptor and the workers.
+pub(crate) struct Shared {
+    pub(crate) phase: watch::Sender<Phase>,
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    closed: AtomicU64,
+    active: AtomicUsize,
+    registry: Mutex<Vec<(ConnectionInfo, Arc<Counters>)>>,
+}
+
+impl Shared {
+    pub(crate) fn opened(&self, info: &ConnectionInfo) {
+        if let Ok(mut registry) = self.registry.lock() {
+            registry.push((info.clone(), info.counters.clone()));
+        }
     }
 
-    /// The remote address of the peer.
-    pub fn peer(&self) -> SocketAddr {
-        self.peer
+    pub(crate) fn closed(&self, id: u64) {
+        self.closed.fetch_add(1, Relaxed);
+        self.active.fetch_sub(1, Relaxed);
+        if let Ok(mut registry) = self.registry.lock() {
+            registry.retain(|(info, _)| info.id != id);
+        }
+    }
+}
+
+/// A running server. Dropping the handle shuts the server down (as [`ServerHandle::shutdown`]).
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    drain_timeout: Duration,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.local_addr)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Asks a server to shut down from anywhere (e.g. a signal handler) while another thread
+/// [`wait`](ServerHandle::wait)s; cheap to clone.
+#[derive(Clone)]
+pub struct ShutdownTrigger {
+    shared: Arc<Shared>,
+    drain_timeout: Duration,
+}
+
+impl ShutdownTrigger {
+    /// Starts a graceful shutdown: stop accepting, let calls in flight finish for up to the
+    /// drain timeout, then disconnect everyone. Returns at once; later calls do nothing.
+    pub fn shutdown(&self) {
+        let deadline = Instant::now() + self.drain_timeout;
+        self.shared.phase.send_if_modified(|phase| {
+            if *phase == Phase::Running {
+                *phase = Phase::Draining(deadline);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Server-wide totals.
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            accepted: self.shared.accepted.load(Relaxed),
+            rejected: self.shared.rejected.load(Relaxed),
+            active: self.shared.active.load(Relaxed) as u64,
+            closed: self.shared.closed.load(Relaxed),
+        }
+    }
+
+    /// Every open connection with its counters.
+    pub fn connections(&self) -> Vec<ConnectionSnapshot> {
+        let Ok(registry) = self.shared.registry.lock() else {
+            return Vec::new();
+        };
+        registry
+            .iter()
+            .map(|(info, counters)| ConnectionSnapshot {
+                id: info.id,
+                peer: info.peer,
+                worker: info.worker,
+                stats: counters.snapshot(),
+            })
+            .collect()
+    }
+
+    /// A trigger that starts the shutdown from elsewhere.
+    pub fn shutdown_trigger(&self) -> ShutdownTrigger {
+        ShutdownTrigger {
+            shared: self.shared.clone(),
+            drain_timeout: self.drain_timeout,
+        }
+    }
+
+    /// Shuts down gracefully and waits for it: stop accepting, let calls in flight finish until
+    /// the drain timeout ([`Options::with_drain_timeout`]), then disconnect every connection and
+    /// join the acceptor and every worker. When it returns, no thread or task of the server is
+    /// left running.
+    ///
+    /// # Errors
+    /// [`ServeError::Panicked`] if a server thread panicked.
+    pub fn shutdown(self) -> Result<(), ServeError> {
+        self.shutdown_trigger().shutdown();
+        self.wait()
+    }
+
+    /// Waits until the server has stopped (after a [`ShutdownTrigger::shutdown`] from
+    /// elsewhere) and joins its threads.
+    ///
+    /// # Errors
+    /// [`ServeError::Panicked`] if a server thread panicked.
+    pub fn wait(mut self) -> Result<(), ServeError> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<(), ServeError> {
+        let mut result = Ok(());
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() {
+                result = Err(ServeError::Panicked);
+            }
+        }
+        result
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        self.shutdown_trigger().shutdown();
+        if let Err(e) = self.join() {
+            warn!(error = %e, "server ended with an error");
+        }
+    }
+}
+
+/// Entry points; see the module docs.
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// Binds `addr` (e.g. `127.0.0.1:4000`, port 0 for any free port) and starts serving.
+    ///
+    /// # Errors
+    /// As [`bind`] and [`Server::start`].
+    pub fn bind<F>(addr: &str, options: Options, bootstrap: F) -> Result<ServerHandle, ServeError>
+    where
+        F: Fn(&ConnectionInfo) -> capnp::capability::Client + Send + Sync + 'static,
+    {
+        Server::start(bind(addr)?, options, bootstrap)
+    }
+
+    /// Starts serving on a listener the caller owns (std or tokio): an acceptor thread and
+    /// [`Options::with_workers`] worker threads. Returns once they are running.
+    ///
+    /// # Errors
+    /// [`ServeError::Bind`] when the listener cannot be prepared, [`ServeError::Runtime`] when a
+    /// thread or runtime cannot be created.
+    pub fn start<L, F>(
+        listener: L,
+        options: Options,
+        bootstrap: F,
+    ) -> Result<ServerHandle, ServeError>
+    where
+        L: IntoStdListener,
+        F: Fn(&ConnectionInfo) -> capnp::capability::Client + Send + Sync + 'static,
+    {
+        let listener = listener.into_std()?;
+        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            addr: "listener".into(),
+            source,
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| ServeError::Bind {
+                addr: local_addr.to_string(),
+                source,
+            })?;
+        let options = Arc::new(options);
+        let (phase, _) = watch::channel(Phase::Running);
+        let shared = Arc::new(Shared {
+            phase,
+            accepted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
+            active: AtomicUsize::new(0),
+            registry: Mutex::new(Vec::new()),
+        });
+        let factory: Factory = Arc::new(bootstrap);
+        let mut handle = ServerHandle {
+            local_addr,
+            shared: shared.clone(),
+            drain_timeout: options.drain_timeout,
+            threads: Vec::new(),
+        };
+        // On an early return the handle's Drop stops and joins what was started.
+        let mut workers = Vec::new();
+        for index in 0..options.workers.max(1) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let load = Arc::new(AtomicUsize::new(0));
+            let thread = worker::spawn(
+                index,
+                rx,
+                load.clone(),
+                options.clone(),
+                factory.clone(),
+                shared.clone(),
+            )?;
+            handle.threads.push(thread);
+            workers.push(worker::WorkerRef { tx, load });
+        }
+        let acceptor = Acceptor {
+            options: options.clone(),
+            shared,
+            workers,
+        };
+        let thread = thread::Builder::new()
+            .name("windlass-acceptor".into())
+            .spawn(move || acceptor.run(listener))
+            .map_err(ServeError::Runtime)?;
+        handle.threads.push(thread);
+        info!(addr = %local_addr, workers = options.workers.max(1), "server started");
+        Ok(handle)
+    }
+}
+
+/// Listeners a server can start on: `std::net::TcpListener` or `tokio::net::TcpListener`.
+pub trait IntoStdListener {
+    /// Converts into a std listener.
+    ///
+    /// # Errors
+    /// [`ServeError::Bind`] when the conversion fails.
+    fn into_std(self) -> Result<std::net::TcpListener, ServeError>;
+}
+
+impl IntoStdListener for std::net::TcpListener {
+    fn into_std(self) -> Result<std::net::TcpListener, ServeError> {
+        Ok(self)
+    }
+}
+
+impl IntoStdListener for TcpListener {
+    fn into_std(self) -> Result<std::net::TcpListener, ServeError> {
+        TcpListener::into_std(self).map_err(|source| ServeError::Bind {
+            addr: "tokio listener".into(),
+            source,
+        })
     }
 }
 
@@ -136,206 +419,117 @@ pub fn bind(addr: &str) -> Result<std::net::TcpListener, ServeError> {
     })
 }
 
-/// Serves capnp-rpc over plain TCP on every connection accepted from `listener` until
-/// `shutdown` resolves; [`serve_with`] with default [`Options`].
+/// [`Server::start`] with default [`Options`]: plain TCP, one worker per core.
 ///
 /// # Errors
-/// As [`serve_with`].
-pub async fn serve<F, S>(listener: TcpListener, bootstrap: F, shutdown: S) -> Result<(), ServeError>
-where
-    F: Fn(&ConnectionInfo) -> capnp::capability::Client + 'static,
-    S: Future<Output = ()>,
-{
-    serve_with(listener, Options::default(), bootstrap, shutdown).await
-}
-
-/// Serves capnp-rpc on every connection accepted from `listener` until `shutdown` resolves, then
-/// stops accepting, closes every connection and returns.
-///
-/// `bootstrap` is called once per connection, on this task's thread, after the TLS handshake if
-/// any, and returns the capability the peer gets as its bootstrap interface (e.g.
-/// `capnp_rpc::new_client(impl).client`).
-///
-/// A peer that disconnects, stalls or sends garbage affects only its own connection: the error
-/// is logged and the loop goes on. Errors from `accept` itself are logged and retried after
-/// [`ACCEPT_ERROR_BACKOFF`].
-///
-/// # Errors
-/// None at present once the listener is bound; the `Result` is kept for limits that can fail.
-pub async fn serve_with<F, S>(
-    listener: TcpListener,
-    options: Options,
-    bootstrap: F,
-    shutdown: S,
-) -> Result<(), ServeError>
-where
-    F: Fn(&ConnectionInfo) -> capnp::capability::Client + 'static,
-    S: Future<Output = ()>,
-{
-    LocalSet::new()
-        .run_until(accept_loop(
-            listener,
-            Rc::new(options),
-            Rc::new(bootstrap),
-            shutdown,
-        ))
-        .await
-}
-
-async fn accept_loop<F, S>(
-    listener: TcpListener,
-    options: Rc<Options>,
-    bootstrap: Rc<F>,
-    shutdown: S,
-) -> Result<(), ServeError>
-where
-    F: Fn(&ConnectionInfo) -> capnp::capability::Client + 'static,
-    S: Future<Output = ()>,
-{
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut connections = JoinSet::new();
-    let mut next_id = 0u64;
-    tokio::pin!(shutdown);
-
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    next_id += 1;
-                    let span = info_span!("conn", conn_id = next_id, %peer);
-                    let task = connection::serve(
-                        stream,
-                        peer,
-                        next_id,
-                        options.clone(),
-                        bootstrap.clone(),
-                        stop_rx.clone(),
-                    );
-                    connections.spawn_local(task.instrument(span));
-                }
-                Err(e) => {
-                    warn!(error = %e, "accept failed; retrying");
-                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
-                }
-            },
-            // Reap finished connections so the set does not grow with every peer ever seen.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-
-    drop(listener);
-    info!(
-        open = connections.len(),
-        "shutting down: closing connections"
-    );
-    // Send errors only mean no connection is left to hear it.
-    let _ = stop_tx.send(true);
-    while connections.join_next().await.is_some() {}
-    info!("server stopped");
-    Ok(())
-}
-
-/// A server running on a thread of its own; see [`spawn`].
-///
-/// Dropping the handle shuts the server down and waits for its thread.
-#[derive(Debug)]
-pub struct ServerHandle {
-    local_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<thread::JoinHandle<Result<(), ServeError>>>,
-}
-
-impl ServerHandle {
-    /// The address the server listens on (with the real port when bound to port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Stops accepting, closes every connection and waits for the server thread to finish.
-    ///
-    /// # Errors
-    /// What the server loop returned, or [`ServeError::Panicked`].
-    pub fn shutdown(mut self) -> Result<(), ServeError> {
-        self.stop_and_join()
-    }
-
-    fn stop_and_join(&mut self) -> Result<(), ServeError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.thread.take() {
-            Some(thread) => thread.join().map_err(|_| ServeError::Panicked)?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for ServerHandle {
-    fn drop(&mut self) {
-        if let Err(e) = self.stop_and_join() {
-            warn!(error = %e, "server ended with an error");
-        }
-    }
-}
-
-/// Runs [`serve`] on a new thread with a current-thread tokio runtime of its own.
-///
-/// # Errors
-/// As [`spawn_with`].
+/// As [`Server::start`].
 pub fn spawn<F>(listener: std::net::TcpListener, bootstrap: F) -> Result<ServerHandle, ServeError>
 where
-    F: Fn(&ConnectionInfo) -> capnp::capability::Client + Send + 'static,
+    F: Fn(&ConnectionInfo) -> capnp::capability::Client + Send + Sync + 'static,
 {
-    spawn_with(listener, Options::default(), bootstrap)
+    Server::start(listener, Options::default(), bootstrap)
 }
 
-/// Runs [`serve_with`] on a new thread with a current-thread tokio runtime of its own.
-///
-/// This is how the `demo`, the examples and the tests run a server in-process.
+/// [`Server::start`] on a std listener.
 ///
 /// # Errors
-/// [`ServeError::Bind`] when the listener cannot be made non-blocking or its address read,
-/// [`ServeError::Runtime`] when the thread or runtime cannot be created.
+/// As [`Server::start`].
 pub fn spawn_with<F>(
     listener: std::net::TcpListener,
     options: Options,
     bootstrap: F,
 ) -> Result<ServerHandle, ServeError>
 where
-    F: Fn(&ConnectionInfo) -> capnp::capability::Client + Send + 'static,
+    F: Fn(&ConnectionInfo) -> capnp::capability::Client + Send + Sync + 'static,
 {
-    let bind_error = |source| ServeError::Bind {
-        addr: format!("{listener:?}"),
-        source,
-    };
-    let local_addr = listener.local_addr().map_err(bind_error)?;
-    listener.set_nonblocking(true).map_err(bind_error)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(ServeError::Runtime)?;
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let thread = thread::Builder::new()
-        .name("windlass-server".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let listener =
-                    TcpListener::from_std(listener).map_err(|source| ServeError::Bind {
-                        addr: local_addr.to_string(),
-                        source,
-                    })?;
-                // A dropped handle sender also means stop.
-                serve_with(listener, options, bootstrap, async move {
-                    let _ = stop_rx.await;
-                })
-                .await
-            })
-        })
-        .map_err(ServeError::Runtime)?;
-    Ok(ServerHandle {
-        local_addr,
-        stop: Some(stop_tx),
-        thread: Some(thread),
-    })
+    Server::start(listener, options, bootstrap)
+}
+
+/// The accept loop, on a thread of its own.
+struct Acceptor {
+    options: Arc<Options>,
+    shared: Arc<Shared>,
+    workers: Vec<worker::WorkerRef>,
+}
+
+impl Acceptor {
+    fn run(self, listener: std::net::TcpListener) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                warn!(error = %e, "cannot start the acceptor runtime; not accepting");
+                return;
+            }
+        };
+        runtime.block_on(self.accept_loop(listener));
+    }
+
+    async fn accept_loop(self, listener: std::net::TcpListener) {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(e) => {
+                warn!(error = %e, "cannot register the listener; not accepting");
+                return;
+            }
+        };
+        let mut phase = self.shared.phase.subscribe();
+        let mut next_id = 0u64;
+        loop {
+            tokio::select! {
+                _ = phase.wait_for(|p| *p != Phase::Running) => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        next_id += 1;
+                        self.dispatch(stream, peer, next_id);
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "accept failed; retrying");
+                        tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                    }
+                },
+            }
+        }
+        info!("stopped accepting");
+    }
+
+    fn dispatch(&self, stream: tokio::net::TcpStream, peer: SocketAddr, id: u64) {
+        let active = self.shared.active.load(Relaxed);
+        if active >= self.options.max_connections {
+            self.shared.rejected.fetch_add(1, Relaxed);
+            warn!(%peer, conn_id = id, limit = self.options.max_connections, "connection limit reached; refusing");
+            let reason = format!(
+                "server is at its connection limit ({}); try again later",
+                self.options.max_connections
+            );
+            tokio::spawn(connection::refuse_overloaded(stream, reason));
+            return;
+        }
+        let Some((index, worker)) = self
+            .workers
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, w)| w.load.load(Relaxed))
+        else {
+            return;
+        };
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                warn!(%peer, error = %e, "cannot hand the connection to a worker");
+                return;
+            }
+        };
+        self.shared.active.fetch_add(1, Relaxed);
+        self.shared.accepted.fetch_add(1, Relaxed);
+        worker.load.fetch_add(1, Relaxed);
+        if worker.tx.send(worker::Job { stream, peer, id }).is_err() {
+            // The worker is gone (it only exits at shutdown); undo the bookkeeping.
+            worker.load.fetch_sub(1, Relaxed);
+            self.shared.closed(id);
+            warn!(worker = index, "worker is gone; connection dropped");
+        }
+    }
 }

@@ -178,20 +178,13 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
 }
 
 async fn serve(listen: &str, options: Options) -> Result<ExitCode, windlass::Error> {
-    let listener = windlass::server::bind(listen)?;
-    let listener = listener
-        .set_nonblocking(true)
-        .and_then(|()| tokio::net::TcpListener::from_std(listener))
-        .map_err(|source| windlass::ServeError::Bind {
-            addr: listen.to_string(),
-            source,
-        })?;
-    match listener.local_addr() {
-        Ok(addr) => tracing::info!(%addr, "serving the Calculator"),
-        Err(e) => tracing::warn!(error = %e, "cannot read the bound address"),
-    }
     let bootstrap = |_: &ConnectionInfo| calculator::new_client().client;
-    windlass::server::serve_with(listener, options, bootstrap, shutdown_signal()).await?;
+    let server = windlass::Server::bind(listen, options, bootstrap)?;
+    tracing::info!(addr = %server.local_addr(), "serving the Calculator");
+    shutdown_signal().await;
+    // Blocking here is fine: this thread has nothing else to do while the workers drain.
+    server.shutdown()?;
+    tracing::info!("server stopped");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,263 @@
+//! The client side: connect (TCP or TLS) with timeouts, get the typed bootstrap capability,
+//! notice when the peer goes away, bound calls by a deadline, reconnect with backoff.
+//!
+//! - [`connect`] / [`Connector`]: a long-lived [`Connection`] (`close().await`, closed on drop).
+//! - [`run`] / [`Connector::run`]: one-shot — connect, run a closure on the bootstrap
+//!   capability, close.
+//! - [`with_timeout`]: bound any call by a deadline; the call is cancelled on the server.
+//! - [`Reconnecting`]: re-connects with capped exponential backoff and jitter.
+
+mod connection;
+mod reconnect;
+#[cfg(feature = "tls")]
+mod tls;
+
+pub use connection::{Connection, Disconnect};
+pub use reconnect::{Backoff, Reconnecting};
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use capnp::capability::FromClientHook;
+use capnp_rpc::rpc_twoparty_capnp::Side;
+use tokio::net::TcpStream;
+
+use crate::error::{CallError, ConnectError, Error};
+use crate::instrument::{Counters, Watch};
+use crate::rpc;
+
+/// How long [`connect`] waits for the TCP connection before giving up. Generous for a LAN, short
+/// enough that a wrong address fails while a person is still watching.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to `addr` (`host:port`) over plain TCP with the default timeouts; shorthand for
+/// `Connector::new(addr).connect()`.
+///
+/// Must be called inside a [`tokio::task::LocalSet`]: capnp-rpc is `!Send`, so the connection's
+/// task is spawned with `spawn_local`.
+///
+/// # Errors
+/// [`ConnectError`] when `addr` does not resolve, refuses or times out.
+///
+/// # Panics
+/// Outside a `LocalSet` (tokio's `spawn_local` panics there).
+pub async fn connect(addr: &str) -> Result<Connection, ConnectError> {
+    Connector::new(addr).connect().await
+}
+
+/// How long a TLS handshake may take after the TCP connection is up.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens connections to one server: address, timeouts and (feature `tls`) TLS.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    addr: String,
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ClientTls>,
+    reader_options: capnp::message::ReaderOptions,
+    heartbeat: Option<Duration>,
+}
+
+impl Connector {
+    /// A connector for `addr` (`host:port`, e.g. `localhost:4000` or `[::1]:4000`): plain TCP,
+    /// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn new(addr: impl Into<String>) -> Self {
+        Connector {
+            addr: addr.into(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            #[cfg(feature = "tls")]
+            tls: None,
+            reader_options: capnp::message::ReaderOptions::new(),
+            heartbeat: None,
+        }
+    }
+
+    /// capnp's limits for reading the server's messages. Default: `ReaderOptions::new()`.
+    pub fn with_reader_options(mut self, options: capnp::message::ReaderOptions) -> Self {
+        self.reader_options = options;
+        self
+    }
+
+    /// Sends an application-level probe every `interval` and declares the connection lost when
+    /// one goes unanswered for another `interval`, so a half-open connection (peer gone without
+    /// a FIN, e.g. a pulled cable) is noticed within about `2 × interval` instead of when TCP
+    /// keepalive gives up. The probe is a call to an interface ID no server implements, which
+    /// every Cap'n Proto server answers with `Unimplemented`. Default: off (TCP keepalive only).
+    pub fn with_heartbeat(mut self, interval: Option<Duration>) -> Self {
+        self.heartbeat = interval;
+        self
+    }
+
+    /// How long resolving and connecting may take. Default: [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long the TLS handshake may take. Default: [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Speaks TLS with this configuration. The name verified is the host of the address unless
+    /// the configuration overrides it. Default: plain TCP.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Connects, completes the TLS handshake if configured, and starts the RPC system.
+    ///
+    /// Must be called inside a [`tokio::task::LocalSet`].
+    ///
+    /// # Errors
+    /// [`ConnectError`] saying what failed and, where it can tell, what to do about it.
+    ///
+    /// # Panics
+    /// Outside a `LocalSet` (tokio's `spawn_local` panics there).
+    pub async fn connect(&self) -> Result<Connection, ConnectError> {
+        let addr = self.addr.as_str();
+        let timeout = self.connect_timeout;
+        let stream = tokio::time::timeout(timeout, open_tcp(addr))
+            .await
+            .map_err(|_| ConnectError::Timeout {
+                addr: addr.to_string(),
+                timeout,
+            })??;
+        let peer = stream.peer_addr().map_err(|source| ConnectError::Connect {
+            addr: unspecified(),
+            source,
+        })?;
+        rpc::tune_socket(&stream);
+        let watch = Watch::new(Arc::new(Counters::default()), None, None);
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let stream = tls::handshake(stream, tls, addr, self.handshake_timeout).await?;
+            let (reader, writer) = tokio::io::split(stream);
+            let reader = tls::Hinted(reader);
+            let network = rpc::network(
+                reader,
+                writer,
+                Side::Client,
+                self.reader_options,
+                watch.clone(),
+            );
+            return Ok(Connection::start(network, watch, peer, self.heartbeat));
+        }
+        let (reader, writer) = stream.into_split();
+        let network = rpc::network(
+            reader,
+            writer,
+            Side::Client,
+            self.reader_options,
+            watch.clone(),
+        );
+        Ok(Connection::start(network, watch, peer, self.heartbeat))
+    }
+
+    /// One-shot: connects, runs `f` on the bootstrap capability, closes the connection and
+    /// returns what `f` returned. Runs inside a `LocalSet` of its own, so it can be awaited on
+    /// any tokio runtime (e.g. under `#[tokio::main]`).
+    ///
+    /// # Errors
+    /// [`Error::Connect`] when connecting fails, [`Error::Rpc`] when `f` fails.
+    pub async fn run<T, F, Fut, R>(&self, f: F) -> Result<R, Error>
+    where
+        T: FromClientHook,
+        F: FnOnce(T) -> Fut,
+        Fut: Future<Output = Result<R, capnp::Error>>,
+    {
+        tokio::task::LocalSet::new()
+            .run_until(async {
+                let conn = self.connect().await?;
+                let result = f(conn.bootstrap()).await;
+                // A failure to close cleanly after `f` finished loses nothing: report `f`'s result.
+                let _ = conn.close().await;
+                Ok(result?)
+            })
+            .await
+    }
+}
+
+/// One-shot over plain TCP: `Connector::new(addr).run(f)`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), windlass::Error> {
+/// use windlass::calculator::Calculator;
+/// let value = windlass::client::run("127.0.0.1:4000", |calc: Calculator| async move {
+///     let expr = windlass::calculator::parse("6 * 7").expect("valid");
+///     windlass::calculator::evaluate(&calc, &expr).await
+/// })
+/// .await?;
+/// assert_eq!(value, 42.0);
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`Connector::run`].
+pub async fn run<T, F, Fut, R>(addr: &str, f: F) -> Result<R, Error>
+where
+    T: FromClientHook,
+    F: FnOnce(T) -> Fut,
+    Fut: Future<Output = Result<R, capnp::Error>>,
+{
+    Connector::new(addr).run(f).await
+}
+
+/// Bounds a call (any future yielding a capnp result, e.g. `request.send().promise`) by
+/// `timeout`. When the deadline passes the future is dropped, which cancels the call on the
+/// server (capnp sends `Finish`; the server drops the work in progress), and
+/// [`CallError::Timeout`] is returned — distinct from every error the server can send.
+///
+/// # Errors
+/// [`CallError::Timeout`] or the call's own [`CallError::Rpc`].
+///
+/// # Cancel safety
+/// Dropping the returned future cancels the call, exactly like a timeout.
+pub async fn with_timeout<T, F>(timeout: Duration, call: F) -> Result<T, CallError>
+where
+    F: Future<Output = Result<T, capnp::Error>>,
+{
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result.map_err(CallError::Rpc),
+        Err(_) => Err(CallError::Timeout(timeout)),
+    }
+}
+
+async fn open_tcp(addr: &str) -> Result<TcpStream, ConnectError> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|source| ConnectError::Resolve {
+            addr: addr.to_string(),
+            source,
+        })?
+        .collect();
+    let mut last = None;
+    for candidate in addrs {
+        match TcpStream::connect(candidate).await {
+            Ok(stream) => return Ok(stream),
+            Err(source) => {
+                last = Some(ConnectError::Connect {
+                    addr: candidate,
+                    source,
+                })
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| ConnectError::Resolve {
+        addr: addr.to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses found"),
+    }))
+}
+
+fn unspecified() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 0))
+}

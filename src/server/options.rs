@@ -1,0 +1,155 @@
+//! Server configuration with documented defaults.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use capnp::message::ReaderOptions;
+
+use crate::instrument::Redactor;
+
+/// Default for [`Options::with_handshake_timeout`]: a TLS handshake takes one or two round trips,
+/// so ten seconds is generous on any network while still freeing the slot of a silent peer.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default for [`Options::with_max_connections`]: well under the usual `ulimit -n` of 1024 ×
+/// 4 that servers run with, and far above what one process on a small machine serves busily;
+/// an idle connection costs a socket and a few KiB of buffers.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// Default for [`Options::with_drain_timeout`]: long enough for ordinary calls to finish at
+/// shutdown, short enough for a service manager's stop timeout (systemd's default is 90 s).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a connection may take to close gracefully once told to (at shutdown, idle timeout)
+/// before it is dropped.
+pub const SHUTDOWN_DISCONNECT_GRACE: Duration = Duration::from_secs(1);
+
+/// How a server runs: workers, TLS, limits, timeouts, hooks. Every setter documents its default.
+#[derive(Clone)]
+pub struct Options {
+    pub(crate) workers: usize,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::ServerTls>,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) reader_options: ReaderOptions,
+    pub(crate) redact: Option<Redactor>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("Options");
+        s.field("workers", &self.workers);
+        #[cfg(feature = "tls")]
+        s.field("tls", &self.tls.is_some());
+        s.field("handshake_timeout", &self.handshake_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("drain_timeout", &self.drain_timeout)
+            .field(
+                "traversal_limit_in_words",
+                &self.reader_options.traversal_limit_in_words,
+            )
+            .field("nesting_limit", &self.reader_options.nesting_limit)
+            .field("redaction", &self.redact.is_some())
+            .finish()
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            #[cfg(feature = "tls")]
+            tls: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            reader_options: ReaderOptions::new(),
+            redact: None,
+        }
+    }
+}
+
+impl Options {
+    /// The defaults: plain TCP, one worker per core, [`DEFAULT_MAX_CONNECTIONS`],
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`], no idle timeout, [`DEFAULT_DRAIN_TIMEOUT`], capnp's
+    /// default reader limits (64 MiB traversal, nesting 64), errors passed through unchanged.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Worker threads, each a current-thread runtime owning its connections. Default: the
+    /// machine's available parallelism. Values below 1 mean 1.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// Serves TLS with this configuration; plain Cap'n Proto clients are told so (in an RPC
+    /// `Abort` message) and disconnected. Default: plain TCP.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// How long a TLS handshake may take before the connection is closed. Default:
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How many connections may be open at once. One more is refused at once: it gets an RPC
+    /// `Abort` of kind `Overloaded` saying why, the refusal is logged and counted
+    /// ([`super::ServerStats::rejected`]). Nothing is queued. Default:
+    /// [`DEFAULT_MAX_CONNECTIONS`].
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Closes a connection when no message has gone either way for `timeout` and none of the
+    /// peer's calls is in progress (a call waiting on a slow callback is not idleness).
+    /// Default: off.
+    pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// At shutdown, how long calls in flight may take to finish before every connection is
+    /// disconnected. Default: [`DEFAULT_DRAIN_TIMEOUT`].
+    pub fn with_drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// capnp's limits for reading peers' messages (traversal limit in words, nesting limit).
+    /// Default: `ReaderOptions::new()` (8 Mi words = 64 MiB, nesting 64).
+    pub fn with_reader_options(mut self, options: ReaderOptions) -> Self {
+        self.reader_options = options;
+        self
+    }
+
+    /// The largest message a peer may send, in bytes (rounded down to 8-byte words): sets the
+    /// traversal limit. A larger message is refused before its body is read, logged, and the
+    /// peer's connection is aborted with an `Overloaded` error naming the limit. Default: 64 MiB.
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.reader_options.traversal_limit_in_words = Some((bytes / 8).max(1));
+        self
+    }
+
+    /// A function that sees every error about to be sent to a peer as a call's result and
+    /// returns what to send instead, e.g. to hide internal details. Default: errors pass through.
+    pub fn with_error_redaction<F>(mut self, redact: F) -> Self
+    where
+        F: Fn(capnp::Error) -> capnp::Error + Send + Sync + 'static,
+    {
+        self.redact = Some(Arc::new(redact));
+        self
+    }
+}
