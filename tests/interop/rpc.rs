@@ -1,0 +1,240 @@
+//! RPC both ways: pycapnp's client against `windlass-calc serve`, and windlass's client (the CLI
+//! and the library) against a pycapnp server, over plain TCP, TLS and mutual TLS.
+
+use crate::harness::{
+    cert, python, python_script, python_server, run, windlass_calc, windlass_server,
+};
+
+/// How many checks `calc_client.py` runs: the scenario, and with `--windlass-errors` the errors.
+const SCENARIO_CHECKS: usize = 7;
+const ERROR_CHECKS: usize = 8;
+
+/// Runs `calc_client.py ADDR ARGS` and checks that every one of its checks passed.
+fn python_client_passes(python: &std::path::Path, addr: &str, args: &[&str], checks: usize) {
+    let out = run(
+        "calc_client.py (pycapnp)",
+        python_script(python, "calc_client.py").arg(addr).args(args),
+    );
+    let stdout = out.success();
+    assert!(
+        stdout.contains(&format!("{checks}/{checks} checks passed")),
+        "{out}"
+    );
+    let passed = stdout.lines().filter(|l| l.starts_with("PASS ")).count();
+    assert_eq!(passed, checks, "{out}");
+}
+
+// ---- their client, our server ----------------------------------------------------------------
+
+#[test]
+fn pycapnp_client_runs_the_reference_scenario_and_gets_our_errors_intact() {
+    let Some(python) = python("pycapnp client -> windlass serve (TCP)") else {
+        return;
+    };
+    let (_server, addr) = windlass_server(&[]);
+    python_client_passes(
+        &python,
+        &addr,
+        &["--windlass-errors"],
+        SCENARIO_CHECKS + ERROR_CHECKS,
+    );
+}
+
+#[test]
+fn pycapnp_client_over_tls_trusting_our_dev_ca() {
+    let Some(python) = python("pycapnp client -> windlass serve (TLS)") else {
+        return;
+    };
+    let (key, crt) = (cert("server.key"), cert("server.crt"));
+    let (_server, addr) = windlass_server(&["--tls-cert", &crt, "--tls-key", &key]);
+    let ca = cert("ca.crt");
+    // Connect to 127.0.0.1 but verify the name `localhost`: Python's ssl checks it for real.
+    let args = [
+        "--ca",
+        &ca,
+        "--server-name",
+        "localhost",
+        "--windlass-errors",
+    ];
+    python_client_passes(&python, &addr, &args, SCENARIO_CHECKS + ERROR_CHECKS);
+}
+
+#[test]
+fn pycapnp_client_over_mutual_tls_with_a_client_certificate() {
+    let Some(python) = python("pycapnp client -> windlass serve (mutual TLS)") else {
+        return;
+    };
+    let (key, crt, ca) = (cert("server.key"), cert("server.crt"), cert("ca.crt"));
+    let serve = ["--tls-cert", &crt, "--tls-key", &key, "--client-ca", &ca];
+    let (_server, addr) = windlass_server(&serve);
+    let (client_crt, client_key) = (cert("client.crt"), cert("client.key"));
+    let args = [
+        "--ca",
+        &ca,
+        "--client-cert",
+        &client_crt,
+        "--client-key",
+        &client_key,
+    ];
+    python_client_passes(&python, &addr, &args, SCENARIO_CHECKS);
+}
+
+/// A control: the two Python scripts agree with each other, so a failure of either against
+/// windlass is about windlass (or pycapnp), not about the scripts.
+#[test]
+fn pycapnp_client_and_pycapnp_server_agree() {
+    let Some(python) = python("pycapnp client -> pycapnp server (control)") else {
+        return;
+    };
+    let (_server, addr) = python_server(&python, &[]);
+    python_client_passes(&python, &addr, &[], SCENARIO_CHECKS);
+}
+
+// ---- our client, their server ----------------------------------------------------------------
+
+/// Expressions for `windlass-calc eval` and what it must print.
+const EXPRESSIONS: [(&str, &str); 5] = [
+    ("(4 + 5) * 3 - 1 / 2", "26.5"),
+    ("-2 * -3", "6"),
+    ("1 / 0", "inf"),
+    ("((((1 + 2) * 3) - 4) / 5) * 10", "10"),
+    (
+        "1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 11 + 12 + 13 + 14 + 15 + 16",
+        "136",
+    ),
+];
+
+/// `windlass-calc eval` of every expression in [`EXPRESSIONS`] and `demo --connect` against
+/// `addr`, each with `client_args`.
+fn windlass_cli_passes(addr: &str, client_args: &[&str]) {
+    for (expression, expected) in EXPRESSIONS {
+        let out = run(
+            "windlass-calc eval",
+            windlass_calc(&["eval", "--connect", addr])
+                .args(client_args)
+                .arg(expression),
+        );
+        assert_eq!(out.success().trim(), expected, "eval {expression:?}: {out}");
+    }
+    let out = run(
+        "windlass-calc demo --connect",
+        windlass_calc(&["demo", "--connect", addr]).args(client_args),
+    );
+    let stdout = out.success();
+    assert!(stdout.contains("6/6 checks passed"), "{out}");
+    assert!(!stdout.contains("FAIL"), "{out}");
+}
+
+#[test]
+fn windlass_eval_and_demo_against_a_pycapnp_server() {
+    let Some(python) = python("windlass-calc -> pycapnp server (TCP)") else {
+        return;
+    };
+    let (_server, addr) = python_server(&python, &[]);
+    windlass_cli_passes(&addr, &[]);
+}
+
+#[test]
+fn windlass_eval_and_demo_against_a_pycapnp_server_over_tls() {
+    let Some(python) = python("windlass-calc -> pycapnp server (TLS)") else {
+        return;
+    };
+    let (key, crt, ca) = (cert("server.key"), cert("server.crt"), cert("ca.crt"));
+    let (_server, addr) = python_server(&python, &["--tls-cert", &crt, "--tls-key", &key]);
+    // The certificate names 127.0.0.1, so the default server name (the host) verifies...
+    windlass_cli_passes(&addr, &["--ca", &ca]);
+    // ...and so does `localhost`, given explicitly.
+    let out = run(
+        "windlass-calc eval --server-name localhost",
+        windlass_calc(&["eval", "-c", &addr, "--ca", &ca]).args([
+            "--server-name",
+            "localhost",
+            "6 * 7",
+        ]),
+    );
+    assert_eq!(out.success().trim(), "42", "{out}");
+}
+
+#[test]
+fn windlass_eval_against_a_pycapnp_server_requiring_client_certificates() {
+    let Some(python) = python("windlass-calc -> pycapnp server (mutual TLS)") else {
+        return;
+    };
+    let (key, crt, ca) = (cert("server.key"), cert("server.crt"), cert("ca.crt"));
+    let serve = ["--tls-cert", &crt, "--tls-key", &key, "--client-ca", &ca];
+    let (_server, addr) = python_server(&python, &serve);
+    let (client_crt, client_key) = (cert("client.crt"), cert("client.key"));
+    let mtls = [
+        "--ca",
+        &ca,
+        "--client-cert",
+        &client_crt,
+        "--client-key",
+        &client_key,
+    ];
+    windlass_cli_passes(&addr, &mtls);
+
+    // Without a certificate Python's ssl refuses us; we must fail, not hang or print a value.
+    let out = run(
+        "windlass-calc eval without a client certificate",
+        &mut windlass_calc(&["eval", "-c", &addr, "--ca", &ca, "6 * 7"]),
+    );
+    out.failure();
+    assert!(out.stdout.trim().is_empty(), "{out}");
+}
+
+/// The library client: a pycapnp error reaches the caller as a `capnp::Error` of kind `Failed`
+/// with the Python text intact; the demo scenario (with its Rust-side callback `Function`) and
+/// a burst of concurrent pipelined calls pass on the same connection afterwards.
+#[test]
+fn windlass_library_client_against_a_pycapnp_server() {
+    let Some(python) = python("windlass library client -> pycapnp server") else {
+        return;
+    };
+    let (_server, addr) = python_server(&python, &[]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let work = async {
+        let conn = windlass::client::connect(&addr)
+            .await
+            .expect("connect to the pycapnp server");
+        let calc: windlass::calculator::Calculator = conn.bootstrap();
+
+        let mut request = calc.evaluate_request();
+        request.get().init_expression().set_parameter(0);
+        let value = request.send().pipeline.get_value();
+        let error = match value.read_request().send().promise.await {
+            Ok(_) => panic!("a parameter outside a function must fail"),
+            Err(e) => e,
+        };
+        assert_eq!(error.kind, capnp::ErrorKind::Failed, "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("ValueError: pycapnp server: parameter 0 outside a function body"),
+            "the Python error text did not arrive intact: {error}"
+        );
+
+        for check in windlass::demo::run(&calc).await {
+            assert!(check.passed(), "{check}");
+        }
+
+        let burst = (0..100u32).map(|i| {
+            let expr = windlass::calculator::parse(&format!("{i} * 3 + 1")).expect("parses");
+            let calc = calc.clone();
+            async move { windlass::calculator::evaluate(&calc, &expr).await }
+        });
+        let values = futures::future::join_all(burst).await;
+        for (i, value) in (0..100u32).zip(values) {
+            assert_eq!(value.expect("burst call"), f64::from(i) * 3.0 + 1.0);
+        }
+        drop(calc);
+        conn.close().await.expect("close");
+    };
+    let limit = crate::harness::TIMEOUT;
+    tokio::task::LocalSet::new()
+        .block_on(&runtime, async { tokio::time::timeout(limit, work).await })
+        .expect("the library client finished in time");
+}
