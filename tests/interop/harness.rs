@@ -51,6 +51,7 @@ pub(crate) fn repo_path(relative: &str) -> PathBuf {
 }
 
 /// A development certificate or key from `certs/`, as a string argument.
+#[cfg(feature = "tls")]
 pub(crate) fn cert(name: &str) -> String {
     repo_path("certs").join(name).display().to_string()
 }
@@ -234,6 +235,7 @@ impl Finished {
     /// # Panics
     ///
     /// On a zero exit.
+    #[cfg(feature = "tls")] // only the TLS tests expect a failure
     pub(crate) fn failure(&self) -> &str {
         assert!(
             !self.status.success(),

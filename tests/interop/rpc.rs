@@ -1,9 +1,9 @@
 //! RPC both ways: pycapnp's client against `windlass-calc serve`, and windlass's client (the CLI
 //! and the library) against a pycapnp server, over plain TCP, TLS and mutual TLS.
 
-use crate::harness::{
-    cert, python, python_script, python_server, run, windlass_calc, windlass_server,
-};
+#[cfg(feature = "tls")]
+use crate::harness::cert;
+use crate::harness::{python, python_script, python_server, run, windlass_calc, windlass_server};
 
 /// How many checks `calc_client.py` runs: the scenario, and with `--windlass-errors` the errors.
 const SCENARIO_CHECKS: usize = 7;
@@ -40,6 +40,7 @@ fn pycapnp_client_runs_the_reference_scenario_and_gets_our_errors_intact() {
     );
 }
 
+#[cfg(feature = "tls")] // the CLI's TLS flags exist only with it
 #[test]
 fn pycapnp_client_over_tls_trusting_our_dev_ca() {
     let Some(python) = python("pycapnp client -> windlass serve (TLS)") else {
@@ -59,6 +60,7 @@ fn pycapnp_client_over_tls_trusting_our_dev_ca() {
     python_client_passes(&python, &addr, &args, SCENARIO_CHECKS + ERROR_CHECKS);
 }
 
+#[cfg(feature = "tls")] // the CLI's TLS flags exist only with it
 #[test]
 fn pycapnp_client_over_mutual_tls_with_a_client_certificate() {
     let Some(python) = python("pycapnp client -> windlass serve (mutual TLS)") else {
@@ -134,6 +136,7 @@ fn windlass_eval_and_demo_against_a_pycapnp_server() {
     windlass_cli_passes(&addr, &[]);
 }
 
+#[cfg(feature = "tls")] // the CLI's TLS flags exist only with it
 #[test]
 fn windlass_eval_and_demo_against_a_pycapnp_server_over_tls() {
     let Some(python) = python("windlass-calc -> pycapnp server (TLS)") else {
@@ -155,6 +158,7 @@ fn windlass_eval_and_demo_against_a_pycapnp_server_over_tls() {
     assert_eq!(out.success().trim(), "42", "{out}");
 }
 
+#[cfg(feature = "tls")] // the CLI's TLS flags exist only with it
 #[test]
 fn windlass_eval_against_a_pycapnp_server_requiring_client_certificates() {
     let Some(python) = python("windlass-calc -> pycapnp server (mutual TLS)") else {

@@ -16,7 +16,7 @@ use crate::harness::{python, python_script, run};
 
 /// The books of every test: the classic sample, an empty book, every union member and phone kind,
 /// text beyond ASCII, and a book big enough to need several segments with default allocation.
-fn books() -> Vec<AddressBook> {
+pub(crate) fn books() -> Vec<AddressBook> {
     let phone = |number: &str, kind| Phone {
         number: number.to_owned(),
         kind,
@@ -65,7 +65,7 @@ fn books() -> Vec<AddressBook> {
 const LARGE: usize = 4;
 
 /// A fresh scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
+pub(crate) fn scratch(test: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("interop-{test}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create the scratch directory");
@@ -76,7 +76,7 @@ fn file_name(n: usize) -> String {
     format!("{n:03}.bin")
 }
 
-fn write_file(path: &Path, bytes: &[u8]) {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) {
     std::fs::create_dir_all(path.parent().expect("has a parent")).expect("create directory");
     std::fs::write(path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
@@ -86,7 +86,7 @@ fn read_file(path: &Path) -> Vec<u8> {
 }
 
 /// Limits generous enough for every test book, so a failure is about the format, not the size.
-fn options() -> ReaderOptions {
+pub(crate) fn options() -> ReaderOptions {
     *ReaderOptions::new().traversal_limit_in_words(Some(1 << 26))
 }
 
@@ -97,7 +97,7 @@ fn framed_segments(bytes: &[u8]) -> u32 {
 }
 
 /// Asserts `got == expected` person by person, so a failure names the first person that differs.
-fn assert_same(what: &str, got: &AddressBook, expected: &AddressBook) {
+pub(crate) fn assert_same(what: &str, got: &AddressBook, expected: &AddressBook) {
     for (i, (g, e)) in got.people.iter().zip(&expected.people).enumerate() {
         assert_eq!(g, e, "{what}: person {i} differs");
     }
@@ -110,7 +110,7 @@ fn assert_same(what: &str, got: &AddressBook, expected: &AddressBook) {
 
 // ---- spec.json: the books as JSON, for Python ----------------------------------------------
 
-fn spec_json(books: &[AddressBook]) -> String {
+pub(crate) fn spec_json(books: &[AddressBook]) -> String {
     let mut out = String::from("[\n");
     for (b, book) in books.iter().enumerate() {
         out.push_str(if b == 0 { "" } else { ",\n" });
@@ -315,7 +315,7 @@ fn address_books_written_by_windlass_read_by_pycapnp() {
 
 /// The book as a message whose first segment is one word, so everything but the root pointer
 /// lives in later segments.
-fn split_message(book: &AddressBook) -> message::Builder<HeapAllocator> {
+pub(crate) fn split_message(book: &AddressBook) -> message::Builder<HeapAllocator> {
     let mut message = message::Builder::new(HeapAllocator::new().first_segment_words(1));
     book.build(&mut message);
     message
