@@ -145,6 +145,15 @@ impl Watch {
         self.set_end(End::Failed(error));
     }
 
+    /// Records the end of a connection whose RPC system finished, if nothing more precise was
+    /// seen first.
+    pub(crate) fn finished(&self, result: &Result<(), Error>) {
+        match result {
+            Ok(()) => self.set_end(End::Closed),
+            Err(e) => self.set_end(End::Failed(e.clone())),
+        }
+    }
+
     fn set_end(&self, end: End) {
         let mut slot = self.end.borrow_mut();
         if slot.is_none() {
@@ -159,9 +168,23 @@ impl Watch {
         let kind = body
             .and_then(|b| b.get_as::<message::Reader<'_>>())
             .and_then(|m| Ok(m.which()?));
-        if let Ok(message::Call(_)) = kind {
-            self.counters.calls_in.fetch_add(1, Relaxed);
-            self.in_flight.set(self.in_flight.get() + 1);
+        match kind {
+            Ok(message::Call(_)) => {
+                self.counters.calls_in.fetch_add(1, Relaxed);
+                self.in_flight.set(self.in_flight.get() + 1);
+            }
+            // capnp-rpc stops reading after an Abort, so the stream's end is never seen: the
+            // Abort is the end. One of kind Disconnected is a deliberate close (capnp-rpc sends
+            // it from `Disconnector`, e.g. at shutdown or idle timeout).
+            Ok(message::Abort(Ok(exception))) => {
+                let error = exception_error(exception);
+                let end = match error.kind {
+                    capnp::ErrorKind::Disconnected => End::Closed,
+                    _ => End::Failed(error),
+                };
+                self.set_end(end);
+            }
+            _ => {}
         }
     }
 
@@ -231,6 +254,25 @@ impl Watch {
             }
             _ => e,
         }
+    }
+}
+
+/// The error an exception on the wire describes.
+fn exception_error(exception: exception::Reader<'_>) -> Error {
+    let kind = match exception.get_type() {
+        Ok(exception::Type::Overloaded) => capnp::ErrorKind::Overloaded,
+        Ok(exception::Type::Disconnected) => capnp::ErrorKind::Disconnected,
+        Ok(exception::Type::Unimplemented) => capnp::ErrorKind::Unimplemented,
+        _ => capnp::ErrorKind::Failed,
+    };
+    let reason = exception
+        .get_reason()
+        .ok()
+        .and_then(|r| r.to_string().ok())
+        .unwrap_or_else(|| "(no reason given)".to_string());
+    Error {
+        kind,
+        extra: format!("peer aborted the connection: {reason}"),
     }
 }
 

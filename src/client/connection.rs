@@ -79,7 +79,12 @@ impl Connection {
             let stop = system.get_disconnector();
             tokio::task::spawn_local(heartbeat_loop(probe, stop, watch.clone(), interval))
         });
-        let task = tokio::task::spawn_local(system);
+        let finished = watch.clone();
+        let task = tokio::task::spawn_local(async move {
+            let result = system.await;
+            finished.finished(&result);
+            result
+        });
         Connection {
             bootstrap,
             disconnector: Some(disconnector),

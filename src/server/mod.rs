@@ -354,6 +354,8 @@ impl Server {
             threads: Vec::new(),
         };
         // On an early return the handle's Drop stops and joins what was started.
+        // Every thread reports in once it runs, so `start` returns with the server serving.
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
         let mut workers = Vec::new();
         for index in 0..options.workers.max(1) {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -365,6 +367,7 @@ impl Server {
                 options.clone(),
                 factory.clone(),
                 shared.clone(),
+                ready_tx.clone(),
             )?;
             handle.threads.push(thread);
             workers.push(worker::WorkerRef { tx, load });
@@ -375,10 +378,16 @@ impl Server {
             workers,
         };
         let thread = thread::Builder::new()
-            .name("windlass-acceptor".into())
-            .spawn(move || acceptor.run(listener))
+            .name(format!("{}-acceptor", options.thread_name))
+            .spawn(move || acceptor.run(listener, ready_tx))
             .map_err(ServeError::Runtime)?;
         handle.threads.push(thread);
+        for _ in 0..handle.threads.len() {
+            // A thread that died before reporting in shows up as a closed channel.
+            if ready_rx.recv().is_err() {
+                return Err(ServeError::Panicked);
+            }
+        }
         info!(addr = %local_addr, workers = options.workers.max(1), "server started");
         Ok(handle)
     }
@@ -453,7 +462,7 @@ struct Acceptor {
 }
 
 impl Acceptor {
-    fn run(self, listener: std::net::TcpListener) {
+    fn run(self, listener: std::net::TcpListener, ready: std::sync::mpsc::Sender<()>) {
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -464,10 +473,14 @@ impl Acceptor {
                 return;
             }
         };
-        runtime.block_on(self.accept_loop(listener));
+        runtime.block_on(self.accept_loop(listener, ready));
     }
 
-    async fn accept_loop(self, listener: std::net::TcpListener) {
+    async fn accept_loop(
+        self,
+        listener: std::net::TcpListener,
+        ready: std::sync::mpsc::Sender<()>,
+    ) {
         let listener = match TcpListener::from_std(listener) {
             Ok(listener) => listener,
             Err(e) => {
@@ -475,6 +488,7 @@ impl Acceptor {
                 return;
             }
         };
+        let _ = ready.send(());
         let mut phase = self.shared.phase.subscribe();
         let mut next_id = 0u64;
         loop {

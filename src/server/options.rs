@@ -36,6 +36,7 @@ pub struct Options {
     pub(crate) drain_timeout: Duration,
     pub(crate) reader_options: ReaderOptions,
     pub(crate) redact: Option<Redactor>,
+    pub(crate) thread_name: String,
 }
 
 impl std::fmt::Debug for Options {
@@ -70,6 +71,7 @@ impl Default for Options {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             reader_options: ReaderOptions::new(),
             redact: None,
+            thread_name: "windlass".to_string(),
         }
     }
 }
@@ -140,6 +142,13 @@ impl Options {
     /// peer's connection is aborted with an `Overloaded` error naming the limit. Default: 64 MiB.
     pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
         self.reader_options.traversal_limit_in_words = Some((bytes / 8).max(1));
+        self
+    }
+
+    /// The prefix of the server's thread names: `{prefix}-acceptor`, `{prefix}-worker-{i}` (as
+    /// `top -H` and debuggers show them; Linux keeps the first 15 bytes). Default: `windlass`.
+    pub fn with_thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name = prefix.into();
         self
     }
 

@@ -34,14 +34,16 @@ pub(super) fn spawn(
     options: Arc<Options>,
     factory: Factory,
     shared: Arc<Shared>,
+    ready: std::sync::mpsc::Sender<()>,
 ) -> Result<thread::JoinHandle<()>, ServeError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
     thread::Builder::new()
-        .name(format!("windlass-worker-{index}"))
+        .name(format!("{}-worker-{index}", options.thread_name))
         .spawn(move || {
+            let _ = ready.send(());
             let work = run(index, rx, load, options, factory, shared);
             LocalSet::new().block_on(&runtime, work);
             // Dropping the runtime here cancels anything left, so no task outlives the thread.

@@ -27,9 +27,15 @@ pub struct Validity {
 }
 
 /// What `certs/` uses: long enough that the checked-in files do not rot.
-pub const LONG: Validity = Validity { from: 2025, to: 2125 };
+pub const LONG: Validity = Validity {
+    from: 2025,
+    to: 2125,
+};
 /// Already over.
-pub const EXPIRED: Validity = Validity { from: 2000, to: 2001 };
+pub const EXPIRED: Validity = Validity {
+    from: 2000,
+    to: 2001,
+};
 
 fn dates(params: &mut CertificateParams, validity: Validity) {
     params.not_before = rcgen::date_time_ymd(validity.from, 1, 1);
@@ -41,7 +47,9 @@ impl Authority {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
-        params.distinguished_name.push(DnType::OrganizationName, "windlass development");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "windlass development");
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyCertSign,
@@ -62,7 +70,12 @@ impl Authority {
 
     /// A server certificate for `names` (DNS names or IP addresses).
     pub fn server(&self, names: &[&str], validity: Validity) -> Result<Pem, rcgen::Error> {
-        self.leaf(names, names.first().copied().unwrap_or("server"), ExtendedKeyUsagePurpose::ServerAuth, validity)
+        self.leaf(
+            names,
+            names.first().copied().unwrap_or("server"),
+            ExtendedKeyUsagePurpose::ServerAuth,
+            validity,
+        )
     }
 
     /// A client certificate with common name `name`.
@@ -79,8 +92,12 @@ impl Authority {
     ) -> Result<Pem, rcgen::Error> {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(names)?;
-        params.distinguished_name.push(DnType::CommonName, common_name);
-        params.distinguished_name.push(DnType::OrganizationName, "windlass development");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "windlass development");
         params.use_authority_key_identifier_extension = true;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![usage];
@@ -98,7 +115,9 @@ impl Authority {
 pub fn self_signed_server(names: &[&str]) -> Result<Pem, rcgen::Error> {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let mut params = CertificateParams::new(names)?;
-    params.distinguished_name.push(DnType::CommonName, "windlass self-signed");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "windlass self-signed");
     dates(&mut params, LONG);
     let key = KeyPair::generate()?;
     let cert = params.self_signed(&key)?;

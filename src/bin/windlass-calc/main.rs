@@ -6,6 +6,7 @@ mod tls_args;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tokio::task::LocalSet;
@@ -37,6 +38,8 @@ enum Command {
         /// Address to listen on; port 0 picks a free port (the log says which).
         #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "ADDR")]
         listen: String,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
         #[cfg(feature = "tls")]
         #[command(flatten)]
         tls: tls_args::ServeTls,
@@ -74,12 +77,83 @@ enum Command {
     },
 }
 
+/// Server runtime limits. Durations take a unit: 500ms, 10s, 2m.
+#[derive(Args)]
+struct RuntimeArgs {
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Connections open at once; one more is refused at once with an Overloaded error.
+    #[arg(long, value_name = "N", default_value_t = windlass::server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Close a connection after this long without a message either way (default: never).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    idle_timeout: Option<Duration>,
+    /// How long a TLS handshake may take.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    handshake_timeout: Duration,
+    /// The largest message a client may send, in bytes (default: 64 MiB); a larger one is refused
+    /// with an Overloaded error before it is read.
+    #[arg(long, value_name = "BYTES")]
+    max_message_bytes: Option<usize>,
+    /// At shutdown, how long calls in flight may take to finish.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    drain_timeout: Duration,
+}
+
+impl RuntimeArgs {
+    fn options(&self) -> Options {
+        let mut options = Options::new()
+            .with_max_connections(self.max_connections)
+            .with_idle_timeout(self.idle_timeout)
+            .with_handshake_timeout(self.handshake_timeout)
+            .with_drain_timeout(self.drain_timeout);
+        if let Some(workers) = self.workers {
+            options = options.with_workers(workers);
+        }
+        if let Some(bytes) = self.max_message_bytes {
+            options = options.with_max_message_bytes(bytes);
+        }
+        options
+    }
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h` (a bare number is seconds).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (examples: 500ms, 10s, 2m)"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (use ms, s, m or h)"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
 /// Where and how a client connects.
 #[derive(Args)]
 struct ClientArgs {
     /// Server address (HOST:PORT).
     #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "ADDR")]
     connect: String,
+    /// How long connecting may take.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    connect_timeout: Duration,
+    /// How long the call may take; it is cancelled on the server when the time is up.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
     #[cfg(feature = "tls")]
     #[command(flatten)]
     tls: tls_args::ConnectTls,
@@ -87,7 +161,7 @@ struct ClientArgs {
 
 impl ClientArgs {
     fn connector(&self) -> Result<Connector, windlass::Error> {
-        let connector = Connector::new(&self.connect);
+        let connector = Connector::new(&self.connect).with_connect_timeout(self.connect_timeout);
         #[cfg(feature = "tls")]
         if let Some(tls) = self.tls.build()? {
             return Ok(connector.with_tls(tls));
@@ -141,11 +215,12 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
     match command {
         Command::Serve {
             listen,
+            runtime,
             #[cfg(feature = "tls")]
             tls,
         } => {
             #[allow(unused_mut)]
-            let mut options = Options::new();
+            let mut options = runtime.options();
             #[cfg(feature = "tls")]
             if let Some(tls) = tls.build()? {
                 if let Some(fingerprint) = tls.fingerprint() {
@@ -169,6 +244,8 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
         } => {
             let client = ClientArgs {
                 connect: connect.clone().unwrap_or_default(),
+                connect_timeout: windlass::client::DEFAULT_CONNECT_TIMEOUT,
+                timeout: None,
                 #[cfg(feature = "tls")]
                 tls,
             };
@@ -231,7 +308,12 @@ async fn eval(
     }
     let conn = client.connector()?.connect().await?;
     let calc: calculator::Calculator = conn.bootstrap();
-    let value = calculator::evaluate(&calc, &expr).await?;
+    let value = match client.timeout {
+        Some(timeout) => {
+            windlass::client::with_timeout(timeout, calculator::evaluate(&calc, &expr)).await?
+        }
+        None => calculator::evaluate(&calc, &expr).await?,
+    };
     println!("{value}");
     drop(calc);
     conn.close().await?;
@@ -304,5 +386,23 @@ async fn run_checks(conn: &Connection) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5 parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(parse_duration("-1s").is_err());
     }
 }
