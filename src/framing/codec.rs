@@ -1,6 +1,6 @@
 //! The standard stream framing as a `tokio_util` codec that hands out messages without copying.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use capnp::message::{self, ReaderSegments};
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -118,9 +118,9 @@ impl Decoder for MessageCodec {
             self.table = Some(table);
             return Ok(None);
         }
-        let mut frame = src.split_to(frame_bytes);
-        let body = frame.split_off(table.table_bytes).freeze();
-        let segments = Segments::split_frame(body, &table.segment_bytes);
+        src.advance(table.table_bytes);
+        let body = src.split_to(table.body_bytes).freeze();
+        let segments = Segments::split_frame(body, table.segment_bytes);
         self.stats.record(&segments);
         Ok(Some(message::Reader::new(
             segments,

@@ -49,7 +49,7 @@ pub fn read_message<R: Read + ?Sized>(
     if got < body.len() {
         return Err(truncated(table.table_bytes + got, table.frame_bytes()));
     }
-    let segments = Segments::split_frame(freeze_words(words), &table.segment_bytes);
+    let segments = Segments::split_frame(freeze_words(words), table.segment_bytes);
     Ok(Some(message::Reader::new(
         segments,
         limits.reader_options(),

@@ -87,7 +87,7 @@ impl PackedCodec {
         }
         let frame = freeze_words(std::mem::take(&mut self.words)).slice(table.table_bytes..);
         self.filled = 0;
-        let segments = Segments::split_frame(frame, &table.segment_bytes);
+        let segments = Segments::split_frame(frame, table.segment_bytes);
         self.stats.record(&segments);
         Ok(message::Reader::new(segments, self.limits.reader_options()))
     }

@@ -14,17 +14,30 @@ use super::{FramingError, Limits};
 /// e.g. to forward them without re-encoding.
 pub type Message = message::Reader<Segments>;
 
-/// The segments of one message, each a [`Bytes`]: usually a slice of the buffer it arrived in.
+/// The segments of one message: slices of the buffer it arrived in, shared, not copied.
+///
+/// A message decoded from a stream keeps one [`Bytes`] for all its segments (one reference count
+/// per message, not per segment) plus their end offsets; a message assembled from frames keeps
+/// one [`Bytes`] per frame. Either way [`Segments::to_frames`] hands them out as `Bytes` without
+/// copying, e.g. to forward them.
 ///
 /// capnp reads a segment in place only if it is 8-byte aligned (its `unaligned` feature, which
 /// would lift that, slows every field access of every message in the program, so windlass leaves
 /// it off). A segment that arrives unaligned is copied once into word-aligned memory;
 /// [`Segments::copied_bytes`] says how many bytes that cost, so a test can check that a path is
 /// really zero-copy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Segments {
-    segments: Vec<Bytes>,
+    repr: Repr,
     copied_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Repr {
+    /// Segments back to back in `body`; segment `i` ends at `ends[i]`.
+    Contiguous { body: Bytes, ends: Vec<usize> },
+    /// One `Bytes` per segment.
+    Frames(Vec<Bytes>),
 }
 
 impl Segments {
@@ -48,7 +61,7 @@ impl Segments {
         }
         limits.check_message_bytes(total)?;
         let mut copied_bytes = 0;
-        let segments = frames
+        let frames = frames
             .into_iter()
             .map(|frame| {
                 if is_aligned(&frame) {
@@ -60,53 +73,88 @@ impl Segments {
             })
             .collect();
         Ok(Self {
-            segments,
+            repr: Repr::Frames(frames),
             copied_bytes,
         })
     }
 
-    /// Splits `frame` (segment data only, segments back to back) into segments of the given
-    /// lengths in bytes, copying `frame` once first if it is not 8-byte aligned.
+    /// Keeps `body` (segments back to back) as segments of the given lengths in bytes, copying
+    /// `body` once first if it is not 8-byte aligned.
     ///
-    /// The caller has checked that the lengths are whole words summing to `frame.len()`.
-    pub(crate) fn split_frame(frame: Bytes, lengths: &[usize]) -> Self {
-        let (frame, copied_bytes) = if is_aligned(&frame) {
-            (frame, 0)
+    /// The caller has checked that the lengths are whole words summing to `body.len()`.
+    pub(crate) fn split_frame(body: Bytes, mut lengths: Vec<usize>) -> Self {
+        let (body, copied_bytes) = if is_aligned(&body) {
+            (body, 0)
         } else {
-            let len = frame.len();
-            (aligned_copy(&frame), len)
+            let len = body.len();
+            (aligned_copy(&body), len)
         };
-        let mut offset = 0;
-        let segments = lengths
-            .iter()
-            .map(|&len| {
-                let segment = frame.slice(offset..offset + len);
-                offset += len;
-                segment
-            })
-            .collect();
+        let mut end = 0;
+        for len in &mut lengths {
+            end += *len;
+            *len = end;
+        }
         Self {
-            segments,
+            repr: Repr::Contiguous {
+                body,
+                ends: lengths,
+            },
             copied_bytes,
         }
     }
 
-    /// The segments, in order.
+    /// Number of segments.
     #[must_use]
-    pub fn as_slice(&self) -> &[Bytes] {
-        &self.segments
+    pub fn segment_count(&self) -> usize {
+        match &self.repr {
+            Repr::Contiguous { ends, .. } => ends.len(),
+            Repr::Frames(frames) => frames.len(),
+        }
     }
 
-    /// The segments, in order, for sending on or keeping.
+    /// Segment `index`, if there is one.
     #[must_use]
-    pub fn into_vec(self) -> Vec<Bytes> {
-        self.segments
+    pub fn segment(&self, index: usize) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Contiguous { body, ends } => {
+                let end = *ends.get(index)?;
+                let start = index.checked_sub(1).map_or(0, |i| ends[i]);
+                body.get(start..end)
+            }
+            Repr::Frames(frames) => frames.get(index).map(|f| &f[..]),
+        }
+    }
+
+    /// The segments, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        (0..self.segment_count()).map_while(|i| self.segment(i))
+    }
+
+    /// The segments as `Bytes` sharing this message's memory (no copy), e.g. to forward them.
+    #[must_use]
+    pub fn to_frames(&self) -> Vec<Bytes> {
+        match &self.repr {
+            Repr::Contiguous { body, ends } => {
+                let mut start = 0;
+                ends.iter()
+                    .map(|&end| {
+                        let frame = body.slice(start..end);
+                        start = end;
+                        frame
+                    })
+                    .collect()
+            }
+            Repr::Frames(frames) => frames.clone(),
+        }
     }
 
     /// Total bytes of segment data.
     #[must_use]
     pub fn total_bytes(&self) -> usize {
-        self.segments.iter().map(Bytes::len).sum()
+        match &self.repr {
+            Repr::Contiguous { body, .. } => body.len(),
+            Repr::Frames(frames) => frames.iter().map(Bytes::len).sum(),
+        }
     }
 
     /// Bytes copied to align segments when this message was made: 0 on the zero-copy path.
@@ -118,11 +166,11 @@ impl Segments {
 
 impl ReaderSegments for Segments {
     fn get_segment(&self, id: u32) -> Option<&[u8]> {
-        self.segments.get(id as usize).map(|s| &s[..])
+        self.segment(id as usize)
     }
 
     fn len(&self) -> usize {
-        self.segments.len()
+        self.segment_count()
     }
 }
 
@@ -200,10 +248,24 @@ mod tests {
         let limits = Limits::new();
         let kept = Segments::from_frames(vec![words.slice(8..24)], &limits).expect("aligned");
         assert_eq!(kept.copied_bytes(), 0);
-        assert_eq!(kept.as_slice()[0].as_ptr(), words.slice(8..).as_ptr());
+        assert_eq!(
+            kept.segment(0).map(<[u8]>::as_ptr),
+            Some(words[8..].as_ptr())
+        );
         let copied = Segments::from_frames(vec![unaligned], &limits).expect("copied");
         assert_eq!(copied.copied_bytes(), 8);
-        assert!(is_aligned(&copied.as_slice()[0]));
+        assert!(copied.segment(0).is_some_and(is_aligned));
+    }
+
+    #[test]
+    fn contiguous_segments_are_found_by_offset() {
+        let body = freeze_words(zeroed_words(6));
+        let segments = Segments::split_frame(body.clone(), vec![8, 0, 40]);
+        let lens: Vec<usize> = segments.iter().map(<[u8]>::len).collect();
+        assert_eq!(lens, [8, 0, 40]);
+        assert_eq!(segments.segment(3), None);
+        assert_eq!(segments.to_frames()[2].as_ptr(), body[8..].as_ptr());
+        assert_eq!(segments.total_bytes(), 48);
     }
 
     #[test]

@@ -57,22 +57,18 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FramingError>
     // As in capnp: the field holds count − 1, so 0xffff_ffff wraps to a count of zero.
     let segments = limits.check_segment_count(u64::from(count.wrapping_add(1)))?;
     let table_bytes = table_bytes(segments);
-    // Sum the sizes that are here, checking the limit even before the table is complete.
-    let mut words: u64 = 0;
-    let mut segment_bytes = Vec::with_capacity(segments);
-    for size in (0..segments).map_while(|i| read_u32(buf, 4 * (i + 1))) {
-        // Saturating: with an overridden segment limit near 2^32 the sum could overflow a u64.
-        words = words.saturating_add(u64::from(size));
-        // A u32 word count is at most 32 GiB: it fits a u64 and, once checked, a usize.
-        segment_bytes.push(u64::from(size) * WORD_BYTES as u64);
-    }
+    // Sum the sizes that are here, checking the limit even before the table is complete. A u32
+    // word count is at most 32 GiB, so each size fits a u64; the sum saturates because with an
+    // overridden segment limit near 2^32 it could overflow.
+    let sizes = (0..segments).map_while(|i| read_u32(buf, 4 * (i + 1)));
+    let words = sizes.fold(0u64, |sum, size| sum.saturating_add(u64::from(size)));
     let body_bytes = limits.check_message_bytes(words.saturating_mul(WORD_BYTES as u64))?;
     if buf.len() < table_bytes {
         return Ok(Parsed::Need(table_bytes));
     }
-    let segment_bytes = segment_bytes
-        .into_iter()
-        .map(|b| b as usize) // each ≤ body_bytes, which fits a usize
+    // Every size is here, and each is at most `body_bytes`, which fits a usize.
+    let segment_bytes = (0..segments)
+        .map(|i| read_u32(buf, 4 * (i + 1)).map_or(0, |size| size as usize * WORD_BYTES))
         .collect();
     Ok(Parsed::Done(Table {
         table_bytes,
