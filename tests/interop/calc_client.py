@@ -3,19 +3,21 @@
 against calc_server.py).
 
 Usage: calc_client.py HOST:PORT [--ca PEM [--server-name NAME] [--client-cert PEM --client-key PEM]]
-                      [--windlass-errors]
+                      [--windlass-errors | --die-in-callback]
 
 Runs the scenario of the reference calculator client — a literal, add/subtract, pipelined
 previousResult, defFunction, a Python-side callback Function — plus a burst of concurrent
 pipelined calls. With --windlass-errors it also sends bad requests and checks that windlass's
 error messages arrive as pycapnp exceptions with their text intact, and that the connection
 survives them. Prints `PASS name` or `FAIL name: why` per check and `N/M checks passed`; exits 1
-if any check failed.
+if any check failed. With --die-in-callback it instead exits abruptly in the middle of a call, to
+show that the server shrugs off a peer that vanishes.
 """
 
 import argparse
 import asyncio
 import math
+import os
 import sys
 
 import capnp
@@ -42,6 +44,18 @@ class Failing(Calculator.Function.Server):
 
     async def call(self, params, **kwargs):
         raise ValueError("callback refused: python-side error 0451")
+
+
+class Dying(Calculator.Function.Server):
+    """A callback that kills this process while the server waits on it: no RPC Abort, no TLS
+    close, just a closed socket in the middle of a call."""
+
+    async def call(self, params, **kwargs):
+        print("callback entered: exiting abruptly", flush=True)
+        os._exit(DIED)
+
+
+DIED = 3
 
 
 def binary(call, function, left, right):
@@ -180,6 +194,19 @@ class Scenario:
         binary(request.expression.init("call"), Failing(), 1, 2)
         return await read_value(request.send().value)
 
+    async def error_too_deep(self):
+        """add(add(add(...))) 100 deep: past the nesting limit (64) every reader enforces."""
+        request = self.calc.evaluate_request()
+        expression, add = request.expression, self.op("add")
+        for _ in range(100):
+            call = expression.init("call")
+            call.function = add
+            params = call.init("params", 2)
+            params[1].literal = 1
+            expression = params[0]
+        expression.literal = 0
+        return await read_value(request.send().value)
+
     async def error_unknown_operator(self):
         request = self.calc.getOperator_request()
         request.op = 9  # not in the schema's enum; pycapnp writes the raw number
@@ -219,6 +246,12 @@ async def main(args):
     client = capnp.TwoPartyClient(stream)
     calc = client.bootstrap().cast_as(Calculator)
     s = Scenario(calc)
+    if args.die_in_callback:
+        request = calc.evaluate_request()
+        binary(request.expression.init("call"), Dying(), 1, 2)
+        await read_value(request.send().value)
+        print("FAIL the server never called back", flush=True)
+        return False
     checks = [
         expect_value("literal 123", s.literal, 123),
         expect_value("123 + 45 - 67 with pipelined operators", s.add_subtract, 101),
@@ -267,6 +300,12 @@ async def main(args):
                 s.error_unknown_operator,
                 "unknown operator 9 (known: add=0, subtract=1, multiply=2, divide=3)",
             ),
+            expect_error(
+                "error: expression nested 100 deep",
+                s.error_too_deep,
+                "nesting limit exceeded",
+                exact=False,
+            ),
             expect_value("the connection still works after the errors", s.literal, 123),
         ]
     results = []
@@ -284,6 +323,11 @@ def parse_args():
     add_tls_client_args(parser)
     parser.add_argument(
         "--windlass-errors", action="store_true", help="also check windlass's error messages"
+    )
+    parser.add_argument(
+        "--die-in-callback",
+        action="store_true",
+        help=f"only send a call whose callback exits the process (status {DIED}) mid-call",
     )
     return parser.parse_args()
 

@@ -3,11 +3,13 @@
 
 #[cfg(feature = "tls")]
 use crate::harness::cert;
-use crate::harness::{python, python_script, python_server, run, windlass_calc, windlass_server};
+use crate::harness::{
+    python, python_script, python_server, run, windlass_calc, windlass_server, Process,
+};
 
 /// How many checks `calc_client.py` runs: the scenario, and with `--windlass-errors` the errors.
 const SCENARIO_CHECKS: usize = 7;
-const ERROR_CHECKS: usize = 8;
+const ERROR_CHECKS: usize = 9;
 
 /// Runs `calc_client.py ADDR ARGS` and checks that every one of its checks passed.
 fn python_client_passes(python: &std::path::Path, addr: &str, args: &[&str], checks: usize) {
@@ -79,6 +81,56 @@ fn pycapnp_client_over_mutual_tls_with_a_client_certificate() {
         &client_key,
     ];
     python_client_passes(&python, &addr, &args, SCENARIO_CHECKS);
+}
+
+/// A pycapnp client that dies while our server is calling back into it (a socket closed
+/// mid-call, no Abort message) costs the server nothing: the next client gets full service.
+#[test]
+fn a_pycapnp_client_dying_mid_callback_does_not_hurt_the_server() {
+    let Some(python) = python("pycapnp client dies mid-callback -> windlass serve") else {
+        return;
+    };
+    let (_server, addr) = windlass_server(&[]);
+    for _ in 0..3 {
+        let out = run(
+            "calc_client.py --die-in-callback",
+            python_script(&python, "calc_client.py").args([addr.as_str(), "--die-in-callback"]),
+        );
+        assert_eq!(out.status.code(), Some(3), "{out}");
+        assert!(out.stdout.contains("callback entered"), "{out}");
+    }
+    python_client_passes(
+        &python,
+        &addr,
+        &["--windlass-errors"],
+        SCENARIO_CHECKS + ERROR_CHECKS,
+    );
+}
+
+/// Several pycapnp clients at once against a server with two worker threads: connections handed
+/// to different workers, each with its own callbacks into its own Python process.
+#[test]
+fn pycapnp_clients_in_parallel_against_a_multi_worker_server() {
+    let Some(python) = python("pycapnp clients in parallel -> windlass serve --workers 2") else {
+        return;
+    };
+    let (_server, addr) = windlass_server(&["--workers", "2"]);
+    let clients: Vec<Process> = (0..4)
+        .map(|i| {
+            let mut command = python_script(&python, "calc_client.py");
+            command.args([addr.as_str(), "--windlass-errors"]);
+            Process::spawn(&format!("calc_client.py #{i}"), &mut command)
+        })
+        .collect();
+    for client in clients {
+        let out = client.finish();
+        let all = SCENARIO_CHECKS + ERROR_CHECKS;
+        assert!(
+            out.success()
+                .contains(&format!("{all}/{all} checks passed")),
+            "{out}"
+        );
+    }
 }
 
 /// A control: the two Python scripts agree with each other, so a failure of either against
