@@ -3,7 +3,7 @@
 against calc_server.py).
 
 Usage: calc_client.py HOST:PORT [--ca PEM [--server-name NAME] [--client-cert PEM --client-key PEM]]
-                      [--windlass-errors | --die-in-callback]
+                      [--windlass-errors | --die-in-callback | --oversized-call N]
 
 Runs the scenario of the reference calculator client — a literal, add/subtract, pipelined
 previousResult, defFunction, a Python-side callback Function — plus a burst of concurrent
@@ -213,6 +213,18 @@ class Scenario:
         return (await request.send().func.call([1, 2])).value
 
 
+async def oversized_call(s, count):
+    """Calls `add` with COUNT parameters, expecting the server to refuse the message: prints the
+    exception type and text it sent (windlass aborts the connection with an explanation)."""
+    try:
+        got = (await s.op("add").call([1.0] * count)).value
+    except capnp.KjException as e:
+        print(f"PASS oversized call refused: {e.type}: {e.description}", flush=True)
+        return True
+    print(f"FAIL oversized call answered: {got!r}", flush=True)
+    return False
+
+
 async def expect_value(name, work, expected):
     try:
         got = await work()
@@ -252,6 +264,8 @@ async def main(args):
         await read_value(request.send().value)
         print("FAIL the server never called back", flush=True)
         return False
+    if args.oversized_call:
+        return await oversized_call(s, args.oversized_call)
     checks = [
         expect_value("literal 123", s.literal, 123),
         expect_value("123 + 45 - 67 with pipelined operators", s.add_subtract, 101),
@@ -323,6 +337,12 @@ def parse_args():
     add_tls_client_args(parser)
     parser.add_argument(
         "--windlass-errors", action="store_true", help="also check windlass's error messages"
+    )
+    parser.add_argument(
+        "--oversized-call",
+        type=int,
+        metavar="N",
+        help="only call add with N parameters and report how the server refuses it",
     )
     parser.add_argument(
         "--die-in-callback",

@@ -107,6 +107,51 @@ fn a_pycapnp_client_dying_mid_callback_does_not_hurt_the_server() {
     );
 }
 
+/// Runs `calc_client.py --oversized-call 50000` (about 400 kB in one message) against `addr`.
+fn oversized_call(python: &std::path::Path, addr: &str) -> String {
+    let out = run(
+        "calc_client.py --oversized-call",
+        python_script(python, "calc_client.py").args([addr, "--oversized-call", "50000"]),
+    );
+    let stdout = out.success();
+    assert!(stdout.contains("PASS oversized call refused"), "{out}");
+    stdout.to_owned()
+}
+
+/// A message over `--max-message-bytes` is refused and ends that connection only: the server
+/// serves the next client in full.
+#[test]
+fn a_pycapnp_message_over_the_size_limit_is_refused_and_the_server_carries_on() {
+    let Some(python) = python("pycapnp oversized message -> windlass serve") else {
+        return;
+    };
+    let (_server, addr) = windlass_server(&["--max-message-bytes", "100000"]);
+    oversized_call(&python, &addr);
+    python_client_passes(&python, &addr, &[], SCENARIO_CHECKS);
+}
+
+/// The refusal should also say why: the server sends an RPC `Abort` with capnp's "too large" and
+/// our limit before it closes. Today the explanation is lost in roughly one run in six, because
+/// the server closes the socket with the peer's unread bytes in its receive buffer: the kernel
+/// answers with a reset, and pycapnp reports `[Errno 32] Broken pipe` from its next write instead
+/// of the `Abort`. Ignored until the server drains its input (bounded) after an `Abort` before
+/// closing; then it should pass every time.
+#[test]
+#[ignore = "the Abort explaining a refused message is lost about 1 run in 6 (server closes with unread input)"]
+fn a_pycapnp_message_over_the_size_limit_is_always_explained() {
+    let Some(python) = python("pycapnp oversized message explained -> windlass serve") else {
+        return;
+    };
+    let (_server, addr) = windlass_server(&["--max-message-bytes", "100000"]);
+    for attempt in 0..20 {
+        let stdout = oversized_call(&python, &addr);
+        assert!(
+            stdout.contains("too large") && stdout.contains("100000"),
+            "attempt {attempt}: the refusal did not explain itself: {stdout}"
+        );
+    }
+}
+
 /// Several pycapnp clients at once against a server with two worker threads: connections handed
 /// to different workers, each with its own callbacks into its own Python process.
 #[test]
