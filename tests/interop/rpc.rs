@@ -339,3 +339,40 @@ fn windlass_library_client_against_a_pycapnp_server() {
         .block_on(&runtime, async { tokio::time::timeout(limit, work).await })
         .expect("the library client finished in time");
 }
+
+/// Pinning: a pycapnp server with a self-signed certificate made now (no CA at all) is accepted
+/// by its SHA-256 fingerprint, and refused under any other pin, with both fingerprints named.
+#[cfg(feature = "tls")]
+#[test]
+fn windlass_eval_pins_a_pycapnp_server_with_a_self_signed_certificate() {
+    let Some(python) = python("windlass-calc --pin-sha256 -> pycapnp server (self-signed)") else {
+        return;
+    };
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .expect("a self-signed certificate");
+    let dir = crate::serialization::scratch("pin-self-signed");
+    let (crt, key) = (dir.join("self.crt"), dir.join("self.key"));
+    std::fs::write(&crt, generated.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, generated.signing_key.serialize_pem()).expect("write the key");
+    let (crt, key) = (crt.display().to_string(), key.display().to_string());
+    let (_server, addr) = python_server(&python, &["--tls-cert", &crt, "--tls-key", &key]);
+
+    let pin = windlass::tls::Fingerprint::of(generated.cert.der()).to_string();
+    let out = run(
+        "windlass-calc eval --pin-sha256",
+        &mut windlass_calc(&["eval", "-c", &addr, "--pin-sha256", &pin, "6 * 7"]),
+    );
+    assert_eq!(out.success().trim(), "42", "{out}");
+
+    let wrong = windlass::tls::Fingerprint::of(b"some other certificate").to_string();
+    let out = run(
+        "windlass-calc eval --pin-sha256 (wrong pin)",
+        &mut windlass_calc(&["eval", "-c", &addr, "--pin-sha256", &wrong, "6 * 7"]),
+    );
+    let stderr = out.failure();
+    assert!(
+        stderr.contains(&pin) && stderr.contains(&wrong),
+        "a pin mismatch should name both fingerprints: {out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
