@@ -376,3 +376,25 @@ fn windlass_eval_pins_a_pycapnp_server_with_a_self_signed_certificate() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A client without a certificate, refused by a pycapnp (asyncio + OpenSSL) server that requires
+/// one, should be told to add one, as it is by windlass's own server. It is not yet: asyncio
+/// closes the socket without a TLS alert, so all the client sees is an end of file ("peer closed
+/// connection without sending TLS close_notify"). Ignored until the client adds its hint when a
+/// TLS connection without a client certificate ends before the first answer.
+#[cfg(feature = "tls")]
+#[test]
+#[ignore = "without a TLS alert from the server, the client does not suggest --client-cert"]
+fn windlass_eval_without_a_client_certificate_is_told_to_add_one() {
+    let Some(python) = python("windlass-calc without client cert -> pycapnp server (mTLS)") else {
+        return;
+    };
+    let (key, crt, ca) = (cert("server.key"), cert("server.crt"), cert("ca.crt"));
+    let serve = ["--tls-cert", &crt, "--tls-key", &key, "--client-ca", &ca];
+    let (_server, addr) = python_server(&python, &serve);
+    let out = run(
+        "windlass-calc eval without a client certificate",
+        &mut windlass_calc(&["eval", "-c", &addr, "--ca", &ca, "6 * 7"]),
+    );
+    assert!(out.failure().contains("client certificate"), "{out}");
+}
