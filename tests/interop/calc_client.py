@@ -146,6 +146,16 @@ class Scenario:
         value = await read_value(request.send().value)
         return value, pow_.calls
 
+    async def wide_call(self):
+        """A defined function of 10,000 parameters called with 10,000 arguments: an ~80 kB call
+        that the C++ message builder spreads over several segments."""
+        count = 10_000
+        request = self.calc.defFunction_request()
+        request.paramCount = count
+        binary(request.body.init("call"), self.op("subtract"), ("param", count - 1), ("param", 0))
+        f = request.send().func
+        return (await f.call([float(i) for i in range(count)])).value
+
     async def divide_by_zero(self):
         request = self.calc.evaluate_request()
         binary(request.expression.init("call"), self.op("divide"), 1, 0)
@@ -273,6 +283,7 @@ async def main(args):
         expect_value("defFunction f(12, 34), g(21)", s.def_function, (1234, 4244)),
         expect_value("python callback pow(2, 4 + 5), called once", s.callback, (512, 1)),
         expect_value("1 / 0 is inf (IEEE 754)", s.divide_by_zero, math.inf),
+        expect_value("10000 arguments in one multi-segment call", s.wide_call, 9999),
         expect_value("200 concurrent pipelined calls", s.burst, 2 * sum(range(200))),
     ]
     if args.windlass_errors:

@@ -8,7 +8,7 @@ use crate::harness::{
 };
 
 /// How many checks `calc_client.py` runs: the scenario, and with `--windlass-errors` the errors.
-const SCENARIO_CHECKS: usize = 7;
+const SCENARIO_CHECKS: usize = 8;
 const ERROR_CHECKS: usize = 9;
 
 /// Runs `calc_client.py ADDR ARGS` and checks that every one of its checks passed.
@@ -285,7 +285,8 @@ fn windlass_eval_against_a_pycapnp_server_requiring_client_certificates() {
 }
 
 /// The library client: a pycapnp error reaches the caller as a `capnp::Error` of kind `Failed`
-/// with the Python text intact; the demo scenario (with its Rust-side callback `Function`) and
+/// with the Python text intact; a call with 10,000 arguments (several segments) is answered; the
+/// demo scenario (with its Rust-side callback `Function`) and
 /// a burst of concurrent pipelined calls pass on the same connection afterwards.
 #[test]
 fn windlass_library_client_against_a_pycapnp_server() {
@@ -317,6 +318,36 @@ fn windlass_library_client_against_a_pycapnp_server() {
                 .contains("ValueError: pycapnp server: parameter 0 outside a function body"),
             "the Python error text did not arrive intact: {error}"
         );
+
+        // f(x0 .. x9999) = x9999 - x0, called with 0 .. 9999: an ~80 kB call in several segments.
+        let count = 10_000u32;
+        let mut operator = calc.get_operator_request();
+        operator
+            .get()
+            .set_op(windlass::calculator::Operator::Subtract);
+        let subtract = operator.send().pipeline.get_func();
+        let mut define = calc.def_function_request();
+        define
+            .get()
+            .set_param_count(i32::try_from(count).expect("fits"));
+        {
+            let mut call = define.get().init_body().init_call();
+            call.set_function(subtract);
+            let mut params = call.init_params(2);
+            params.reborrow().get(0).set_parameter(count - 1);
+            params.get(1).set_parameter(0);
+        }
+        let f = define.send().pipeline.get_func();
+        let mut call = f.call_request();
+        {
+            let mut args = call.get().init_params(count);
+            for i in 0..count {
+                args.set(i, f64::from(i));
+            }
+        }
+        let response = call.send().promise.await.expect("the wide call");
+        let value = response.get().expect("results").get_value();
+        assert_eq!(value, f64::from(count - 1));
 
         for check in windlass::demo::run(&calc).await {
             assert!(check.passed(), "{check}");
