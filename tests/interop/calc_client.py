@@ -11,7 +11,8 @@ pipelined calls. With --windlass-errors it also sends bad requests and checks th
 error messages arrive as pycapnp exceptions with their text intact, and that the connection
 survives them. Prints `PASS name` or `FAIL name: why` per check and `N/M checks passed`; exits 1
 if any check failed. With --die-in-callback it instead exits abruptly in the middle of a call, to
-show that the server shrugs off a peer that vanishes.
+show that the server shrugs off a peer that vanishes; with --oversized-call N it only sends one
+call of N arguments and reports how a server with a message size limit refuses it.
 """
 
 import argparse
