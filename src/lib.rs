@@ -1,31 +1,39 @@
-//! windlass: two-party Cap'n Proto capability RPC over TCP, made easy.
+//! windlass: two-party Cap'n Proto capability RPC over TCP and TLS, made easy.
 //!
-//! `capnp` and `capnp-rpc` speak the protocol; windlass owns everything around them: schemas
-//! compiled at build time ([`schemas`]), an accept loop that runs one `RpcSystem` per connection
-//! ([`server`]), a client connector ([`client`]) and the Calculator reference service
-//! ([`calculator`]), wire-compatible with the calculator samples of C++ capnproto and pycapnp.
+//! `capnp` and `capnp-rpc` speak the protocol; windlass owns everything around them:
+//!
+//! - [`server`]: a multi-threaded server runtime — [`Server::bind`] with [`ServerOptions`]
+//!   (workers, TLS, connection limit, handshake/idle/drain timeouts, message size limit, error
+//!   redaction) and a [`ServerHandle`] for counters and graceful shutdown.
+//! - [`client`]: a [`Connector`] with connect/handshake timeouts and TLS, long-lived
+//!   [`Connection`]s that report why they ended, one-shot [`client::run`], call timeouts
+//!   ([`client::with_timeout`]) and a [`client::Reconnecting`] client with backoff.
+//! - [`tls`] (feature `tls`, on by default): rustls configurations from PEM, mutual TLS,
+//!   certificate pinning.
+//! - [`framing`]: a zero-copy Cap'n Proto stream codec, segments API and segment transports.
+//! - [`calculator`]: the Calculator reference service, wire-compatible with the calculator
+//!   samples of C++ capnproto and pycapnp; [`schemas`] holds the generated code.
 //!
 //! # Quick start
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), windlass::Error> {
-//! // A Calculator server on a free port, on a thread of its own.
-//! let listener = windlass::server::bind("127.0.0.1:0")?;
-//! let server = windlass::server::spawn(listener, |_conn| windlass::calculator::new_client().client)?;
+//! # fn demo() -> Result<(), windlass::Error> {
+//! use windlass::calculator::{self, Calculator};
+//! use windlass::server::{ConnectionInfo, Options, Server};
 //!
-//! // A client: capnp-rpc is `!Send`, so it runs inside a `LocalSet`.
+//! // A Calculator server on a free port: an acceptor thread and one worker per core.
+//! let server = Server::bind("127.0.0.1:0", Options::new(), |_: &ConnectionInfo| {
+//!     calculator::new_client().client
+//! })?;
+//!
+//! // A one-shot client: connect, call, close.
 //! let addr = server.local_addr().to_string();
-//! tokio::task::LocalSet::new()
-//!     .run_until(async move {
-//!         let conn = windlass::client::connect(&addr).await?;
-//!         let calc: windlass::calculator::Calculator = conn.bootstrap();
-//!         let expr = windlass::calculator::parse("(4 + 5) * 3 - 1 / 2")?;
-//!         let value = windlass::calculator::evaluate(&calc, &expr).await?;
-//!         assert_eq!(value, 26.5);
-//!         conn.close().await?;
-//!         Ok::<_, windlass::Error>(())
-//!     })
-//!     .await?;
+//! let runtime = tokio::runtime::Runtime::new().expect("runtime");
+//! let value = runtime.block_on(windlass::client::run(&addr, |calc: Calculator| async move {
+//!     let expr = calculator::parse("(4 + 5) * 3 - 1 / 2").expect("valid");
+//!     calculator::evaluate(&calc, &expr).await
+//! }))?;
+//! assert_eq!(value, 26.5);
 //! server.shutdown()?;
 //! # Ok(())
 //! # }
@@ -33,14 +41,25 @@
 //!
 //! # Threading model
 //!
-//! Every capability is an `Rc`, so all RPC state of a connection lives on one thread: the server
-//! runs its accept loop and one local task per connection inside a `tokio::task::LocalSet`, and
-//! the bootstrap factory is called on that thread once per connection.
+//! Every capability is an `Rc` (capnp-rpc is `!Send`), so all RPC state of a connection lives on
+//! one thread. The server's acceptor thread accepts TCP connections, refuses those over the
+//! limit, and hands each socket (as a `std` socket) to the least-loaded worker. Each worker is a
+//! current-thread tokio runtime with a `LocalSet`; it does the TLS handshake, calls the bootstrap
+//! factory (`Send + Sync`, shared) and runs the connection's `RpcSystem`. One worker is the same
+//! code with N = 1.
 //!
 //! ```text
-//! TcpListener ──accept──► conn task (LocalSet) ──► VatNetwork(BufReader, BufWriter)
-//!                                                  └─ RpcSystem(bootstrap from the factory)
+//!                         ┌─► worker 0: current_thread runtime + LocalSet
+//! acceptor thread         │     ├─ conn 1: [TLS] ─► VatNetwork ─► RpcSystem(bootstrap(info))
+//!   accept ─► limit ─► least-loaded    └─ conn 3: ...
+//!                         └─► worker 1: current_thread runtime + LocalSet
+//!                               └─ conn 2: ...
 //! ```
+//!
+//! Shutdown ([`ServerHandle::shutdown`]): the acceptor stops accepting; each connection lets the
+//! calls in flight finish until the drain deadline, then disconnects; the workers and the
+//! acceptor are joined, so no thread or task outlives the call. Clients likewise run inside a
+//! `LocalSet`; [`client::run`] brings its own.
 
 #![forbid(unsafe_code)]
 

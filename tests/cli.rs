@@ -50,7 +50,7 @@ impl Server {
             .spawn()
             .expect("start serve");
         let mut first_stdout = String::new();
-        if !extra.is_empty() {
+        if extra.contains(&"--tls-cert") {
             let mut out = BufReader::new(child.stdout.take().expect("stdout piped"));
             out.read_line(&mut first_stdout).expect("read serve stdout");
         }
@@ -273,4 +273,94 @@ fn the_demo_runs_over_tls_by_default_and_plain_on_request() {
         out.status.success() && stdout.contains("(plain TCP)"),
         "{stdout}"
     );
+}
+
+#[test]
+fn running_out_of_file_descriptors_does_not_end_the_server() {
+    // A server allowed only a few descriptors: connections past that make accept() fail with
+    // EMFILE. It must log, back off and keep going, then serve again once descriptors free up.
+    let mut child = Command::new("bash")
+        .args([
+            "-c",
+            &format!("ulimit -n 48 && exec {BIN} serve --listen 127.0.0.1:0 --workers 1"),
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve under ulimit");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line containing {needle:?}"),
+            }
+        }
+    };
+    let line = wait_for("addr=");
+    let addr = line
+        .split("addr=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("addr")
+        .to_string();
+
+    let hogs: Vec<std::net::TcpStream> = (0..80)
+        .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+        .collect();
+    assert!(hogs.len() > 48, "the backlog holds the extra connections");
+    wait_for("accept failed; retrying");
+    drop(hogs);
+
+    // Descriptors free up as the server sees the hogs go; a real client is then served.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = calc(&["eval", "--connect", &addr, "--timeout", "5s", "6 * 7"]);
+        if out.status.success() {
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never served again: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn runtime_flags_are_applied() {
+    let (server, _) = Server::start_with(&["--max-connections", "0", "--workers", "1"]);
+    let out = calc(&["eval", "-c", &server.addr, "1 + 1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("connection limit (0)"), "{stderr}");
+    let out = calc(&["serve", "--idle-timeout", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a duration"));
 }

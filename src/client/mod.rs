@@ -142,7 +142,7 @@ impl Connector {
         if let Some(tls) = &self.tls {
             let stream = tls::handshake(stream, tls, addr, self.handshake_timeout).await?;
             let (reader, writer) = tokio::io::split(stream);
-            let reader = tls::Hinted(reader);
+            let reader = tls::Hinted::new(reader, tls);
             let network = rpc::network(
                 reader,
                 writer,

@@ -117,7 +117,51 @@ fn explain_alert(alert: AlertDescription) -> String {
 /// A reader that rewrites TLS errors surfacing after the handshake — in TLS 1.3 the server
 /// checks our certificate only after the client considers the handshake done — into the same
 /// advice, so the first call fails with a message that says what to do.
-pub(crate) struct Hinted<R>(pub(crate) R);
+pub(crate) struct Hinted<R> {
+    inner: R,
+    /// Whether anything has been read: a server that refuses us does so before its first byte.
+    got_data: bool,
+    presents_certificate: bool,
+}
+
+impl<R> Hinted<R> {
+    pub(crate) fn new(inner: R, tls: &ClientTls) -> Self {
+        Hinted {
+            inner,
+            got_data: false,
+            presents_certificate: tls.presents_certificate(),
+        }
+    }
+
+    fn hint(&self, e: io::Error) -> io::Error {
+        if let Some(tls) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return io::Error::new(e.kind(), explain_rustls(tls));
+        }
+        // OpenSSL-based servers (pycapnp, C++ kj) refusing a client without a certificate
+        // simply close the connection after the handshake, without an alert.
+        if !self.got_data && !self.presents_certificate && closed_early(&e) {
+            return io::Error::new(
+                e.kind(),
+                format!(
+                    "the server closed the connection right after the TLS handshake ({e}); it \
+                     may require a client certificate (windlass-calc: --client-cert PEM \
+                     --client-key PEM)"
+                ),
+            );
+        }
+        e
+    }
+}
+
+fn closed_early(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
+}
 
 impl<R: AsyncRead + Unpin> AsyncRead for Hinted<R> {
     fn poll_read(
@@ -125,18 +169,19 @@ impl<R: AsyncRead + Unpin> AsyncRead for Hinted<R> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match Pin::new(&mut self.0).poll_read(cx, buf) {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(Err(e)) => {
-                let hinted = match e
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-                {
-                    Some(tls) => io::Error::new(e.kind(), explain_rustls(tls)),
-                    None => e,
-                };
+                let hinted = self.hint(e);
                 Poll::Ready(Err(hinted))
             }
-            other => other,
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    self.got_data = true;
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -21,9 +21,11 @@ use crate::rpc;
 
 /// How long a rejected peer is given to read our explanation before the socket is dropped, and
 /// how much of its input is drained meanwhile (closing with unread input makes the kernel send a
-/// reset, which can destroy the explanation before the peer reads it).
+/// reset, which can destroy the explanation before the peer reads it). The byte bound must
+/// cover the rest of a refused oversized message: a peer still writing it when we close gets
+/// `EPIPE` and reports that instead of our `Abort` (pycapnp does). Time bounds the cost.
 const REJECT_LINGER: Duration = Duration::from_secs(1);
-const REJECT_DRAIN_BYTES: usize = 64 * 1024;
+const REJECT_DRAIN_BYTES: usize = 16 * 1024 * 1024;
 
 /// Serves one connection from the acceptor until it ends, idles out or the server shuts down,
 /// then logs a one-line summary.
@@ -41,6 +43,8 @@ pub(super) async fn serve(
         id: job.id,
     };
     let started = Instant::now();
+    // A second handle on the socket, to linger after an error (see `linger`).
+    let spare = job.stream.try_clone().ok();
     let stream = match job
         .stream
         .set_nonblocking(true)
@@ -68,6 +72,16 @@ pub(super) async fn serve(
     info!(tls = info.is_tls(), "connection open");
     let mut system = RpcSystem::new(network, Some(factory(&info)));
     let reason = run(&mut system, &watch, &options, &mut phase).await;
+    let failed = matches!(watch.end(), Some(End::Failed(_)));
+    drop(system);
+    if failed {
+        // capnp-rpc has sent the peer an Abort saying what went wrong (e.g. a message over the
+        // size limit) but the peer's unread bytes are still in our receive buffer: closing now
+        // would send a reset that can destroy the Abort before the peer reads it.
+        if let Some(spare) = spare.and_then(|s| TcpStream::from_std(s).ok()) {
+            linger(spare).await;
+        }
+    }
     let stats = info.stats();
     info!(
         reason = %reason,
@@ -266,6 +280,12 @@ async fn reject(mut stream: TcpStream, reason: Option<(&str, capnp::ErrorKind)>)
             return;
         }
     }
+    linger(stream).await;
+}
+
+/// Shuts our sending side and reads (discarding) what the peer still sends, for a bounded time
+/// and amount, so that closing does not turn into a reset that destroys our last message.
+async fn linger(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
     let drain = async {
         let mut buf = [0u8; 4096];

@@ -15,6 +15,7 @@ use super::{key_error, pem, provider, versions, Fingerprint, PemSource, TlsError
 pub struct ClientTls {
     config: Arc<rustls::ClientConfig>,
     server_name: Option<ServerName<'static>>,
+    presents_certificate: bool,
 }
 
 impl std::fmt::Debug for ClientTls {
@@ -34,10 +35,17 @@ impl ClientTls {
 
     /// Uses a rustls configuration built by the caller as it is.
     pub fn from_config(config: Arc<rustls::ClientConfig>) -> Self {
+        let presents_certificate = config.client_auth_cert_resolver.has_certs();
         ClientTls {
             config,
             server_name: None,
+            presents_certificate,
         }
+    }
+
+    /// Whether this configuration presents a client certificate when asked.
+    pub(crate) fn presents_certificate(&self) -> bool {
+        self.presents_certificate
     }
 
     pub(crate) fn connector(&self) -> tokio_rustls::TlsConnector {
@@ -154,6 +162,7 @@ impl ClientTlsBuilder {
         Ok(ClientTls {
             config: Arc::new(config),
             server_name,
+            presents_certificate: self.identity.is_some(),
         })
     }
 
