@@ -475,3 +475,32 @@ fn bad_peers_do_not_disturb_an_open_tls_connection() {
         assert_eq!(eval(&calc, "2 + 2").await.expect("after"), 4.0);
     });
 }
+
+#[test]
+fn a_caller_built_rustls_server_config_is_used_as_is() {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = rustls_pki_types::pem::PemObject::pem_slice_iter(tls::dev::SERVER_CERT)
+        .collect::<Result<Vec<rustls_pki_types::CertificateDer<'static>>, _>>()
+        .expect("dev chain");
+    let key: rustls_pki_types::PrivateKeyDer<'static> =
+        rustls_pki_types::pem::PemObject::from_pem_slice(tls::dev::SERVER_KEY).expect("dev key");
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("config");
+    let tls = ServerTls::from_config(Arc::new(config));
+    assert!(
+        tls.fingerprint().is_none(),
+        "not known for a caller-built config"
+    );
+    let (server, _) = server(Options::new().with_tls(tls));
+    let addr = server.local_addr().to_string();
+    run_local(async move {
+        let conn = connect(&addr, dev_client())
+            .await
+            .expect("handshake with the caller's config");
+        assert_eq!(eval(&conn.bootstrap(), "8 / 2").await.expect("served"), 4.0);
+    });
+}
