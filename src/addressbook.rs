@@ -386,7 +386,8 @@ pub fn read_many<R: BufRead>(
     }
 }
 
-/// The book's message as its raw segments (pycapnp's `to_segments`).
+/// The book's message as its raw segments (pycapnp's `to_segments`), copied out of the builder.
+/// [`crate::framing::to_segments`] borrows the segments of any message instead.
 ///
 /// `first_segment_words` sizes the first segment (in 8-byte words); small values force the
 /// message to spill into several segments, which is how tests exercise multi-segment reading.
@@ -406,9 +407,10 @@ pub fn to_segments(book: &AddressBook, first_segment_words: u32) -> Vec<Vec<u8>>
 
 /// Reads a message from its raw segments (pycapnp's `from_segments`).
 ///
-/// Cap'n Proto needs every segment 8-byte aligned, which a `&[u8]` does not promise, so the
-/// segments are copied into word-aligned storage first; callers need not care where their bytes
-/// live.
+/// Cap'n Proto needs every segment 8-byte aligned, which a `&[u8]` does not promise: aligned
+/// segments are read in place, the others are copied into word-aligned storage first, so callers
+/// need not care where their bytes live. (For owned `bytes::Bytes` segments and a typed error,
+/// see [`crate::framing::from_segments`].)
 ///
 /// # Errors
 ///
@@ -424,12 +426,24 @@ pub fn from_segments<S: AsRef<[u8]>>(
             segments.len()
         )));
     }
-    let words = segments
+    // `None` for a segment that can be read where it is.
+    let copies = segments
         .iter()
         .enumerate()
-        .map(|(i, s)| aligned_copy(s.as_ref(), i))
+        .map(|(i, s)| {
+            let s = s.as_ref();
+            if s.as_ptr().align_offset(std::mem::align_of::<Word>()) == 0 && s.len() % 8 == 0 {
+                Ok(None)
+            } else {
+                aligned_copy(s, i).map(Some)
+            }
+        })
         .collect::<capnp::Result<Vec<_>>>()?;
-    let slices: Vec<&[u8]> = words.iter().map(|w| Word::words_to_bytes(w)).collect();
+    let slices: Vec<&[u8]> = segments
+        .iter()
+        .zip(&copies)
+        .map(|(s, copy)| copy.as_deref().map_or(s.as_ref(), Word::words_to_bytes))
+        .collect();
     let message = message::Reader::new(SegmentArray::new(&slices), options);
     AddressBook::from_message(&message)
 }

@@ -51,11 +51,12 @@ pub enum FramingError {
         /// Bytes the message needs, as far as its header was read.
         expected: usize,
     },
-    /// A packed run of zero or literal words reaches past the end of the message its header
-    /// announced; capnp's packer never produces one.
-    #[error("packed run overruns the end of the message by {excess_words} words")]
-    PackedRunPastEnd {
-        /// Words the run still had to produce when the message was complete.
+    /// A packed run of zero or literal words reaches past the first word, the segment table or
+    /// the message. capnp's packer packs the table and each segment separately, so it never
+    /// writes one, and capnp's reader refuses it too.
+    #[error("packed run overruns the segment table or message by {excess_words} words")]
+    PackedRunOverrun {
+        /// Words the run still had to produce at the boundary.
         excess_words: usize,
     },
     /// A multipart frame header has reserved bits set: the peer speaks another protocol (or

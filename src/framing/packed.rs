@@ -80,11 +80,6 @@ impl PackedCodec {
     }
 
     fn finish(&mut self, table: Table) -> Result<Message, FramingError> {
-        if self.unpacker.pending_words() > 0 {
-            return Err(FramingError::PackedRunPastEnd {
-                excess_words: self.unpacker.pending_words(),
-            });
-        }
         let frame = freeze_words(std::mem::take(&mut self.words)).slice(table.table_bytes..);
         self.filled = 0;
         let segments = Segments::split_frame(frame, table.segment_bytes);
@@ -114,6 +109,13 @@ impl Decoder for PackedCodec {
             }
             if self.filled < target {
                 return Ok(None);
+            }
+            // Like capnp's reader, which reads the first word, the rest of the table and the
+            // segments separately: a run may not continue past any of them.
+            if self.unpacker.pending_words() > 0 {
+                return Err(FramingError::PackedRunOverrun {
+                    excess_words: self.unpacker.pending_words(),
+                });
             }
             if let Some(table) = self.table.take() {
                 return self.finish(table).map(Some);

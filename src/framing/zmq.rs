@@ -1,5 +1,6 @@
 //! The segment transport over a real ZeroMQ socket (feature `zmq`).
 
+use bytes::Bytes;
 use capnp::message::{self, ReaderSegments};
 use zeromq::{SocketRecv, SocketSend, ZmqMessage};
 
@@ -16,7 +17,8 @@ use super::{CodecStats, FramingError, Limits, Message, Segments};
 ///
 /// ZeroMQ frames arrive after 2- or 9-byte frame headers, so received segments are mostly not
 /// 8-byte aligned and are copied once; [`ZmqSegmentTransport::stats`] counts it. Sending copies
-/// each segment once, because a `ZmqMessage` owns its frames.
+/// each segment once, because a `ZmqMessage` owns its frames; [`ZmqSegmentTransport::send_frames`]
+/// sends frames you already own without that copy.
 #[derive(Debug)]
 pub struct ZmqSegmentTransport<S> {
     socket: S,
@@ -48,16 +50,28 @@ impl<S> ZmqSegmentTransport<S> {
     }
 }
 
+impl<S: SocketSend + Send> ZmqSegmentTransport<S> {
+    /// Sends segments that are already owned `Bytes` without copying them, e.g. a received
+    /// message's [`Segments::to_frames`] when forwarding.
+    ///
+    /// # Errors
+    ///
+    /// Frames that are not a valid message within the limits, or the socket failed.
+    pub async fn send_frames(&mut self, frames: Vec<Bytes>) -> Result<(), TransportError> {
+        super::table::checked_segments(&frames[..], &self.limits)?;
+        let message = ZmqMessage::try_from(frames).map_err(|_| FramingError::NoSegments)?;
+        self.socket.send(message).await?;
+        Ok(())
+    }
+}
+
 impl<S: SocketSend + Send> SegmentSender for ZmqSegmentTransport<S> {
     async fn send<M: ReaderSegments + Sync + ?Sized>(
         &mut self,
         message: &M,
     ) -> Result<(), TransportError> {
         super::table::checked_segments(message, &self.limits)?;
-        let frames = super::to_owned_segments(message);
-        let message = ZmqMessage::try_from(frames).map_err(|_| FramingError::NoSegments)?;
-        self.socket.send(message).await?;
-        Ok(())
+        self.send_frames(super::to_owned_segments(message)).await
     }
 }
 
