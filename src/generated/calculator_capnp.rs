@@ -4,35 +4,23 @@
 // capnp binary version: 0.9.2
 // capnpc crate version: 0.27.0
 
+
+
 pub mod calculator {
     #![allow(unused_variables)]
-    pub type EvaluateParams = ::capnp::capability::Params<
-        crate::schemas::calculator_capnp::calculator::evaluate_params::Owned,
-    >;
-    pub type EvaluateResults = ::capnp::capability::Results<
-        crate::schemas::calculator_capnp::calculator::evaluate_results::Owned,
-    >;
-    pub type DefFunctionParams = ::capnp::capability::Params<
-        crate::schemas::calculator_capnp::calculator::def_function_params::Owned,
-    >;
-    pub type DefFunctionResults = ::capnp::capability::Results<
-        crate::schemas::calculator_capnp::calculator::def_function_results::Owned,
-    >;
-    pub type GetOperatorParams = ::capnp::capability::Params<
-        crate::schemas::calculator_capnp::calculator::get_operator_params::Owned,
-    >;
-    pub type GetOperatorResults = ::capnp::capability::Results<
-        crate::schemas::calculator_capnp::calculator::get_operator_results::Owned,
-    >;
+    pub type EvaluateParams<> = ::capnp::capability::Params<crate::schemas::calculator_capnp::calculator::evaluate_params::Owned>;
+    pub type EvaluateResults<> = ::capnp::capability::Results<crate::schemas::calculator_capnp::calculator::evaluate_results::Owned>;
+    pub type DefFunctionParams<> = ::capnp::capability::Params<crate::schemas::calculator_capnp::calculator::def_function_params::Owned>;
+    pub type DefFunctionResults<> = ::capnp::capability::Results<crate::schemas::calculator_capnp::calculator::def_function_results::Owned>;
+    pub type GetOperatorParams<> = ::capnp::capability::Params<crate::schemas::calculator_capnp::calculator::get_operator_params::Owned>;
+    pub type GetOperatorResults<> = ::capnp::capability::Results<crate::schemas::calculator_capnp::calculator::get_operator_results::Owned>;
 
     pub struct Client {
         pub client: ::capnp::capability::Client,
     }
-    impl ::capnp::capability::FromClientHook for Client {
+    impl  ::capnp::capability::FromClientHook for Client {
         fn new(hook: Box<::capnp::capability::DynClientHook>) -> Self {
-            Self {
-                client: ::capnp::capability::Client::new(hook),
-            }
+            Self { client: ::capnp::capability::Client::new(hook),  }
         }
         fn into_client_hook(self) -> Box<::capnp::capability::DynClientHook> {
             self.client.hook
@@ -43,207 +31,85 @@ pub mod calculator {
     }
     #[derive(Copy, Clone)]
     pub struct Owned(());
-    impl ::capnp::introspect::Introspect for Owned {
-        fn introspect() -> ::capnp::introspect::Type {
-            ::capnp::introspect::TypeVariant::Capability.into()
+    impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Capability.into() } }
+    impl ::capnp::traits::Owned for Owned { type Reader<'a> = Client; type Builder<'a> = Client; }
+    impl ::capnp::traits::Pipelined for Owned { type Pipeline = Client; }
+    impl <'a,> ::capnp::traits::FromPointerReader<'a> for Client<>  {
+        fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, _default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+            ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(reader.get_capability()?))
         }
     }
-    impl ::capnp::traits::Owned for Owned {
-        type Reader<'a> = Client;
-        type Builder<'a> = Client;
-    }
-    impl ::capnp::traits::Pipelined for Owned {
-        type Pipeline = Client;
-    }
-    impl<'a> ::capnp::traits::FromPointerReader<'a> for Client {
-        fn get_from_pointer(
-            reader: &::capnp::private::layout::PointerReader<'a>,
-            _default: ::core::option::Option<&'a [::capnp::Word]>,
-        ) -> ::capnp::Result<Self> {
-            ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(
-                reader.get_capability()?,
-            ))
-        }
-    }
-    impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Client {
-        fn init_pointer(
-            _builder: ::capnp::private::layout::PointerBuilder<'a>,
-            _size: u32,
-        ) -> Self {
+    impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Client<>  {
+        fn init_pointer(_builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
             unimplemented!()
         }
-        fn get_from_pointer(
-            builder: ::capnp::private::layout::PointerBuilder<'a>,
-            _default: ::core::option::Option<&'a [::capnp::Word]>,
-        ) -> ::capnp::Result<Self> {
-            ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(
-                builder.get_capability()?,
-            ))
+        fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+            ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(builder.get_capability()?))
         }
     }
 
-    impl ::capnp::traits::SetterInput<Owned> for Client {
-        fn set_pointer_builder(
-            mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-            from: Self,
-            _canonicalize: bool,
-        ) -> ::capnp::Result<()> {
+    impl <> ::capnp::traits::SetterInput<Owned<>> for Client<>  {
+        fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, from: Self, _canonicalize: bool) -> ::capnp::Result<()> {
             pointer.set_capability(from.client.hook);
             ::core::result::Result::Ok(())
         }
     }
-    impl ::capnp::traits::HasTypeId for Client {
+    impl  ::capnp::traits::HasTypeId for Client {
         const TYPE_ID: u64 = _private::TYPE_ID;
     }
-    impl Clone for Client {
+    impl  Clone for Client {
         fn clone(&self) -> Self {
-            Self {
-                client: self.client.clone(),
-            }
+            Self { client: self.client.clone(),  }
         }
     }
-    impl Client {
-        pub fn evaluate_request(
-            &self,
-        ) -> ::capnp::capability::Request<
-            crate::schemas::calculator_capnp::calculator::evaluate_params::Owned,
-            crate::schemas::calculator_capnp::calculator::evaluate_results::Owned,
-        > {
-            self.client
-                .new_call(_private::TYPE_ID, 0, ::core::option::Option::None)
+    impl  Client {
+        pub fn evaluate_request(&self) -> ::capnp::capability::Request<crate::schemas::calculator_capnp::calculator::evaluate_params::Owned,crate::schemas::calculator_capnp::calculator::evaluate_results::Owned> {
+            self.client.new_call(_private::TYPE_ID, 0, ::core::option::Option::None)
         }
-        pub fn def_function_request(
-            &self,
-        ) -> ::capnp::capability::Request<
-            crate::schemas::calculator_capnp::calculator::def_function_params::Owned,
-            crate::schemas::calculator_capnp::calculator::def_function_results::Owned,
-        > {
-            self.client
-                .new_call(_private::TYPE_ID, 1, ::core::option::Option::None)
+        pub fn def_function_request(&self) -> ::capnp::capability::Request<crate::schemas::calculator_capnp::calculator::def_function_params::Owned,crate::schemas::calculator_capnp::calculator::def_function_results::Owned> {
+            self.client.new_call(_private::TYPE_ID, 1, ::core::option::Option::None)
         }
-        pub fn get_operator_request(
-            &self,
-        ) -> ::capnp::capability::Request<
-            crate::schemas::calculator_capnp::calculator::get_operator_params::Owned,
-            crate::schemas::calculator_capnp::calculator::get_operator_results::Owned,
-        > {
-            self.client
-                .new_call(_private::TYPE_ID, 2, ::core::option::Option::None)
+        pub fn get_operator_request(&self) -> ::capnp::capability::Request<crate::schemas::calculator_capnp::calculator::get_operator_params::Owned,crate::schemas::calculator_capnp::calculator::get_operator_results::Owned> {
+            self.client.new_call(_private::TYPE_ID, 2, ::core::option::Option::None)
         }
     }
-    pub trait Server: 'static {
-        fn evaluate(
-            self: ::capnp::capability::Rc<Self>,
-            _: EvaluateParams,
-            _: EvaluateResults,
-        ) -> impl ::core::future::Future<Output = Result<(), ::capnp::Error>> + 'static {
-            ::core::future::ready(Err(::capnp::Error::unimplemented(
-                "method calculator::Server::evaluate not implemented".to_string(),
-            )))
-        }
-        fn def_function(
-            self: ::capnp::capability::Rc<Self>,
-            _: DefFunctionParams,
-            _: DefFunctionResults,
-        ) -> impl ::core::future::Future<Output = Result<(), ::capnp::Error>> + 'static {
-            ::core::future::ready(Err(::capnp::Error::unimplemented(
-                "method calculator::Server::def_function not implemented".to_string(),
-            )))
-        }
-        fn get_operator(
-            self: ::capnp::capability::Rc<Self>,
-            _: GetOperatorParams,
-            _: GetOperatorResults,
-        ) -> impl ::core::future::Future<Output = Result<(), ::capnp::Error>> + 'static {
-            ::core::future::ready(Err(::capnp::Error::unimplemented(
-                "method calculator::Server::get_operator not implemented".to_string(),
-            )))
-        }
+    pub trait Server<> : 'static  {
+        fn evaluate(self: ::capnp::capability::Rc<Self>, _: EvaluateParams<>, _: EvaluateResults<>) -> impl ::core::future::Future<Output = Result<(), ::capnp::Error>> + 'static { ::core::future::ready(Err(::capnp::Error::unimplemented("method calculator::Server::evaluate not implemented".to_string()))) }
+        fn def_function(self: ::capnp::capability::Rc<Self>, _: DefFunctionParams<>, _: DefFunctionResults<>) -> impl ::core::future::Future<Output = Result<(), ::capnp::Error>> + 'static { ::core::future::ready(Err(::capnp::Error::unimplemented("method calculator::Server::def_function not implemented".to_string()))) }
+        fn get_operator(self: ::capnp::capability::Rc<Self>, _: GetOperatorParams<>, _: GetOperatorResults<>) -> impl ::core::future::Future<Output = Result<(), ::capnp::Error>> + 'static { ::core::future::ready(Err(::capnp::Error::unimplemented("method calculator::Server::get_operator not implemented".to_string()))) }
     }
-    pub struct ServerDispatch<_T> {
+    pub struct ServerDispatch<_T,> {
         pub server: ::capnp::capability::Rc<_T>,
     }
-    impl<_S: Server + 'static> ::capnp::capability::FromServer<_S> for Client {
-        type Dispatch = ServerDispatch<_S>;
-        fn from_server(s: ::capnp::capability::Rc<_S>) -> ServerDispatch<_S> {
-            ServerDispatch { server: s }
+    impl <_S: Server + 'static, > ::capnp::capability::FromServer<_S> for Client   {
+        type Dispatch = ServerDispatch<_S, >;
+        fn from_server(s: ::capnp::capability::Rc<_S>) -> ServerDispatch<_S, > {
+            ServerDispatch { server: s,  }
         }
     }
-    impl<_T: Server> ::core::ops::Deref for ServerDispatch<_T> {
+    impl <_T: Server> ::core::ops::Deref for ServerDispatch<_T> {
         type Target = _T;
-        fn deref(&self) -> &_T {
-            &self.server
-        }
+        fn deref(&self) -> &_T { &self.server}
     }
-    impl<_T: Server> ::core::clone::Clone for ServerDispatch<_T> {
-        fn clone(&self) -> Self {
-            Self {
-                server: self.server.clone(),
-            }
-        }
+    impl <_T: Server> ::core::clone::Clone for ServerDispatch<_T> {
+        fn clone(&self) -> Self { Self { server: self.server.clone(),  } }
     }
-    impl<_T: Server> ::capnp::capability::Server for ServerDispatch<_T> {
-        fn dispatch_call(
-            self,
-            interface_id: u64,
-            method_id: u16,
-            params: ::capnp::capability::Params<::capnp::any_pointer::Owned>,
-            results: ::capnp::capability::Results<::capnp::any_pointer::Owned>,
-        ) -> ::capnp::capability::DispatchCallResult {
+    impl <_T: Server> ::capnp::capability::Server for ServerDispatch<_T> {
+        fn dispatch_call(self, interface_id: u64, method_id: u16, params: ::capnp::capability::Params<::capnp::any_pointer::Owned>, results: ::capnp::capability::Results<::capnp::any_pointer::Owned>) -> ::capnp::capability::DispatchCallResult {
             match interface_id {
-                _private::TYPE_ID => {
-                    Self::dispatch_call_internal(self.server, method_id, params, results)
-                }
-                _ => ::capnp::capability::DispatchCallResult::new(
-                    ::capnp::capability::Promise::err(::capnp::Error::unimplemented(
-                        "Method not implemented.".to_string(),
-                    )),
-                    false,
-                ),
+                _private::TYPE_ID => Self::dispatch_call_internal(self.server, method_id, params, results),
+                _ => { ::capnp::capability::DispatchCallResult::new(::capnp::capability::Promise::err(::capnp::Error::unimplemented("Method not implemented.".to_string())), false) }
             }
         }
-        fn as_ptr(&self) -> usize {
-            ::capnp::capability::Rc::as_ptr(&self.server) as usize
-        }
+        fn as_ptr(&self) -> usize { ::capnp::capability::Rc::as_ptr(&self.server) as usize }
     }
-    impl<_T: Server> ServerDispatch<_T> {
-        pub fn dispatch_call_internal(
-            this: ::capnp::capability::Rc<_T>,
-            method_id: u16,
-            params: ::capnp::capability::Params<::capnp::any_pointer::Owned>,
-            results: ::capnp::capability::Results<::capnp::any_pointer::Owned>,
-        ) -> ::capnp::capability::DispatchCallResult {
+    impl <_T :Server> ServerDispatch<_T> {
+        pub fn dispatch_call_internal(this: ::capnp::capability::Rc<_T>, method_id: u16, params: ::capnp::capability::Params<::capnp::any_pointer::Owned>, results: ::capnp::capability::Results<::capnp::any_pointer::Owned>) -> ::capnp::capability::DispatchCallResult {
             match method_id {
-                0 => ::capnp::capability::DispatchCallResult::new(
-                    ::capnp::capability::Promise::from_future(<_T as Server>::evaluate(
-                        this,
-                        ::capnp::private::capability::internal_get_typed_params(params),
-                        ::capnp::private::capability::internal_get_typed_results(results),
-                    )),
-                    false,
-                ),
-                1 => ::capnp::capability::DispatchCallResult::new(
-                    ::capnp::capability::Promise::from_future(<_T as Server>::def_function(
-                        this,
-                        ::capnp::private::capability::internal_get_typed_params(params),
-                        ::capnp::private::capability::internal_get_typed_results(results),
-                    )),
-                    false,
-                ),
-                2 => ::capnp::capability::DispatchCallResult::new(
-                    ::capnp::capability::Promise::from_future(<_T as Server>::get_operator(
-                        this,
-                        ::capnp::private::capability::internal_get_typed_params(params),
-                        ::capnp::private::capability::internal_get_typed_results(results),
-                    )),
-                    false,
-                ),
-                _ => ::capnp::capability::DispatchCallResult::new(
-                    ::capnp::capability::Promise::err(::capnp::Error::unimplemented(
-                        "Method not implemented.".to_string(),
-                    )),
-                    false,
-                ),
+                0 => ::capnp::capability::DispatchCallResult::new(::capnp::capability::Promise::from_future(<_T as Server>::evaluate(this, ::capnp::private::capability::internal_get_typed_params(params), ::capnp::private::capability::internal_get_typed_results(results))), false),
+                1 => ::capnp::capability::DispatchCallResult::new(::capnp::capability::Promise::from_future(<_T as Server>::def_function(this, ::capnp::private::capability::internal_get_typed_params(params), ::capnp::private::capability::internal_get_typed_results(results))), false),
+                2 => ::capnp::capability::DispatchCallResult::new(::capnp::capability::Promise::from_future(<_T as Server>::get_operator(this, ::capnp::private::capability::internal_get_typed_params(params), ::capnp::private::capability::internal_get_typed_results(results))), false),
+                _ => { ::capnp::capability::DispatchCallResult::new(::capnp::capability::Promise::err(::capnp::Error::unimplemented("Method not implemented.".to_string())), false) }
             }
         }
     }
@@ -252,109 +118,63 @@ pub mod calculator {
     }
 
     pub mod expression {
-        pub use self::Which::{Call, Literal, Parameter, PreviousResult};
+        pub use self::Which::{Literal,PreviousResult,Parameter,Call};
 
         #[derive(Copy, Clone)]
         pub struct Owned(());
-        impl ::capnp::introspect::Introspect for Owned {
-            fn introspect() -> ::capnp::introspect::Type {
-                ::capnp::introspect::TypeVariant::Struct(
-                    ::capnp::introspect::RawBrandedStructSchema {
-                        generic: &_private::RAW_SCHEMA,
-                        field_types: _private::get_field_types,
-                        annotation_types: _private::get_annotation_types,
-                        type_id: ::core::any::TypeId::of::<Owned>(),
-                    },
-                )
-                .into()
-            }
-        }
-        impl ::capnp::traits::Owned for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::OwnedStruct for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::Pipelined for Owned {
-            type Pipeline = Pipeline;
+        impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Struct(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types, annotation_types: _private::get_annotation_types, type_id: ::core::any::TypeId::of::<Owned>() }).into() } }
+        impl ::capnp::traits::Owned for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::OwnedStruct for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::Pipelined for Owned { type Pipeline = Pipeline; }
+
+        pub struct Reader<'a> { reader: ::capnp::private::layout::StructReader<'a> }
+        impl <> ::core::marker::Copy for Reader<'_,>  {}
+        impl <> ::core::clone::Clone for Reader<'_,>  {
+            fn clone(&self) -> Self { *self }
         }
 
-        pub struct Reader<'a> {
-            reader: ::capnp::private::layout::StructReader<'a>,
-        }
-        impl ::core::marker::Copy for Reader<'_> {}
-        impl ::core::clone::Clone for Reader<'_> {
-            fn clone(&self) -> Self {
-                *self
-            }
-        }
-
-        impl ::capnp::traits::HasTypeId for Reader<'_> {
+        impl <> ::capnp::traits::HasTypeId for Reader<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a,>  {
             fn from(reader: ::capnp::private::layout::StructReader<'a>) -> Self {
-                Self { reader }
+                Self { reader,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Reader<'a>> for ::capnp::dynamic_value::Reader<'a> {
-            fn from(reader: Reader<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Reader::new(
-                    reader.reader,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Reader<'a,>> for ::capnp::dynamic_value::Reader<'a>  {
+            fn from(reader: Reader<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Reader::new(reader.reader, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl ::core::fmt::Debug for Reader<'_> {
-            fn fmt(
-                &self,
-                f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::result::Result<(), ::core::fmt::Error> {
-                core::fmt::Debug::fmt(
-                    &::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self),
-                    f,
-                )
+        impl <> ::core::fmt::Debug for Reader<'_,>  {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::result::Result<(), ::core::fmt::Error> {
+                core::fmt::Debug::fmt(&::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self), f)
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerReader<'a> for Reader<'a> {
-            fn get_from_pointer(
-                reader: &::capnp::private::layout::PointerReader<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
+        impl <'a,> ::capnp::traits::FromPointerReader<'a> for Reader<'a,>  {
+            fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
                 ::core::result::Result::Ok(reader.get_struct(default)?.into())
             }
         }
 
-        impl<'a> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a,>  {
             fn into_internal_struct_reader(self) -> ::capnp::private::layout::StructReader<'a> {
                 self.reader
             }
         }
 
-        impl<'a> ::capnp::traits::Imbue<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::Imbue<'a> for Reader<'a,>  {
             fn imbue(&mut self, cap_table: &'a ::capnp::private::layout::CapTable) {
-                self.reader
-                    .imbue(::capnp::private::layout::CapTableReader::from_ref(
-                        cap_table,
-                    ))
+                self.reader.imbue(::capnp::private::layout::CapTableReader::from_ref(cap_table))
             }
         }
 
-        impl<'a> Reader<'a> {
-            pub fn reborrow(&self) -> Reader<'_> {
-                Self { ..*self }
+        impl <'a,> Reader<'a,>  {
+            pub fn reborrow(&self) -> Reader<'_,> {
+                Self { .. *self }
             }
 
             pub fn total_size(&self) -> ::capnp::Result<::capnp::MessageSize> {
@@ -362,120 +182,83 @@ pub mod calculator {
             }
             #[inline]
             pub fn has_previous_result(&self) -> bool {
-                if self.reader.get_data_field::<u16>(4) != 1 {
-                    return false;
-                }
+                if self.reader.get_data_field::<u16>(4) != 1 { return false; }
                 !self.reader.get_pointer_field(0).is_null()
             }
             #[inline]
-            pub fn which(self) -> ::core::result::Result<WhichReader<'a>, ::capnp::NotInSchema> {
+            pub fn which(self) -> ::core::result::Result<WhichReader<'a,>, ::capnp::NotInSchema> {
                 match self.reader.get_data_field::<u16>(4) {
-                    0 => ::core::result::Result::Ok(Literal(self.reader.get_data_field::<f64>(0))),
-                    1 => ::core::result::Result::Ok(PreviousResult(
-                        match self.reader.get_pointer_field(0).get_capability() {
-                            ::core::result::Result::Ok(c) => ::core::result::Result::Ok(
-                                ::capnp::capability::FromClientHook::new(c),
-                            ),
-                            ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
-                        },
-                    )),
-                    2 => {
-                        ::core::result::Result::Ok(Parameter(self.reader.get_data_field::<u32>(0)))
+                    0 => {
+                        ::core::result::Result::Ok(Literal(
+                            self.reader.get_data_field::<f64>(0)
+                        ))
                     }
-                    3 => ::core::result::Result::Ok(Call(self.reader.into())),
-                    x => ::core::result::Result::Err(::capnp::NotInSchema(x)),
+                    1 => {
+                        ::core::result::Result::Ok(PreviousResult(
+                            match self.reader.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
+                        ))
+                    }
+                    2 => {
+                        ::core::result::Result::Ok(Parameter(
+                            self.reader.get_data_field::<u32>(0)
+                        ))
+                    }
+                    3 => {
+                        ::core::result::Result::Ok(Call(
+                            self.reader.into()
+                        ))
+                    }
+                    x => ::core::result::Result::Err(::capnp::NotInSchema(x))
                 }
             }
         }
 
-        pub struct Builder<'a> {
-            builder: ::capnp::private::layout::StructBuilder<'a>,
+        pub struct Builder<'a> { builder: ::capnp::private::layout::StructBuilder<'a> }
+        impl <> ::capnp::traits::HasStructSize for Builder<'_,>  {
+            const STRUCT_SIZE: ::capnp::private::layout::StructSize = ::capnp::private::layout::StructSize { data: 2, pointers: 2 };
         }
-        impl ::capnp::traits::HasStructSize for Builder<'_> {
-            const STRUCT_SIZE: ::capnp::private::layout::StructSize =
-                ::capnp::private::layout::StructSize {
-                    data: 2,
-                    pointers: 2,
-                };
-        }
-        impl ::capnp::traits::HasTypeId for Builder<'_> {
+        impl <> ::capnp::traits::HasTypeId for Builder<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a,>  {
             fn from(builder: ::capnp::private::layout::StructBuilder<'a>) -> Self {
-                Self { builder }
+                Self { builder,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Builder<'a>> for ::capnp::dynamic_value::Builder<'a> {
-            fn from(builder: Builder<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Builder::new(
-                    builder.builder,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Builder<'a,>> for ::capnp::dynamic_value::Builder<'a>  {
+            fn from(builder: Builder<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Builder::new(builder.builder, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl<'a> ::capnp::traits::ImbueMut<'a> for Builder<'a> {
+        impl <'a,> ::capnp::traits::ImbueMut<'a> for Builder<'a,>  {
             fn imbue_mut(&mut self, cap_table: &'a mut ::capnp::private::layout::CapTable) {
-                self.builder
-                    .imbue(::capnp::private::layout::CapTableBuilder::from_ref(
-                        cap_table,
-                    ))
+                self.builder.imbue(::capnp::private::layout::CapTableBuilder::from_ref(cap_table))
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a> {
-            fn init_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                _size: u32,
-            ) -> Self {
-                builder
-                    .init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE)
-                    .into()
+        impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a,>  {
+            fn init_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
+                builder.init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE).into()
             }
-            fn get_from_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
-                ::core::result::Result::Ok(
-                    builder
-                        .get_struct(
-                            <Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE,
-                            default,
-                        )?
-                        .into(),
-                )
+            fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                ::core::result::Result::Ok(builder.get_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE, default)?.into())
             }
         }
 
-        impl ::capnp::traits::SetterInput<Owned> for Reader<'_> {
-            fn set_pointer_builder(
-                mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                value: Self,
-                canonicalize: bool,
-            ) -> ::capnp::Result<()> {
-                pointer.set_struct(&value.reader, canonicalize)
-            }
+        impl <> ::capnp::traits::SetterInput<Owned<>> for Reader<'_,>  {
+            fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, value: Self, canonicalize: bool) -> ::capnp::Result<()> { pointer.set_struct(&value.reader, canonicalize) }
         }
 
-        impl<'a> Builder<'a> {
-            pub fn into_reader(self) -> Reader<'a> {
+        impl <'a,> Builder<'a,>  {
+            pub fn into_reader(self) -> Reader<'a,> {
                 self.builder.into_reader().into()
             }
-            pub fn reborrow(&mut self) -> Builder<'_> {
-                Builder {
-                    builder: self.builder.reborrow(),
-                }
+            pub fn reborrow(&mut self) -> Builder<'_,> {
+                Builder { builder: self.builder.reborrow() }
             }
-            pub fn reborrow_as_reader(&self) -> Reader<'_> {
+            pub fn reborrow_as_reader(&self) -> Reader<'_,> {
                 self.builder.as_reader().into()
             }
 
@@ -483,75 +266,68 @@ pub mod calculator {
                 self.builder.as_reader().total_size()
             }
             #[inline]
-            pub fn set_literal(&mut self, value: f64) {
+            pub fn set_literal(&mut self, value: f64)  {
                 self.builder.set_data_field::<u16>(4, 0);
                 self.builder.set_data_field::<f64>(0, value);
             }
             #[inline]
-            pub fn set_previous_result(
-                &mut self,
-                value: crate::schemas::calculator_capnp::calculator::value::Client,
-            ) {
+            pub fn set_previous_result(&mut self, value: crate::schemas::calculator_capnp::calculator::value::Client)  {
                 self.builder.set_data_field::<u16>(4, 1);
-                self.builder
-                    .reborrow()
-                    .get_pointer_field(0)
-                    .set_capability(value.client.hook);
+                self.builder.reborrow().get_pointer_field(0).set_capability(value.client.hook);
             }
             #[inline]
             pub fn has_previous_result(&self) -> bool {
-                if self.builder.get_data_field::<u16>(4) != 1 {
-                    return false;
-                }
+                if self.builder.get_data_field::<u16>(4) != 1 { return false; }
                 !self.builder.is_pointer_field_null(0)
             }
             #[inline]
-            pub fn set_parameter(&mut self, value: u32) {
+            pub fn set_parameter(&mut self, value: u32)  {
                 self.builder.set_data_field::<u16>(4, 2);
                 self.builder.set_data_field::<u32>(0, value);
             }
             #[inline]
-            pub fn init_call(
-                mut self,
-            ) -> crate::schemas::calculator_capnp::calculator::expression::call::Builder<'a>
-            {
+            pub fn init_call(mut self, ) -> crate::schemas::calculator_capnp::calculator::expression::call::Builder<'a> {
                 self.builder.set_data_field::<u16>(4, 3);
                 self.builder.reborrow().get_pointer_field(0).clear();
                 self.builder.reborrow().get_pointer_field(1).clear();
                 self.builder.into()
             }
             #[inline]
-            pub fn which(self) -> ::core::result::Result<WhichBuilder<'a>, ::capnp::NotInSchema> {
+            pub fn which(self) -> ::core::result::Result<WhichBuilder<'a,>, ::capnp::NotInSchema> {
                 match self.builder.get_data_field::<u16>(4) {
-                    0 => ::core::result::Result::Ok(Literal(self.builder.get_data_field::<f64>(0))),
-                    1 => ::core::result::Result::Ok(PreviousResult(
-                        match self.builder.get_pointer_field(0).get_capability() {
-                            ::core::result::Result::Ok(c) => ::core::result::Result::Ok(
-                                ::capnp::capability::FromClientHook::new(c),
-                            ),
-                            ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
-                        },
-                    )),
-                    2 => {
-                        ::core::result::Result::Ok(Parameter(self.builder.get_data_field::<u32>(0)))
+                    0 => {
+                        ::core::result::Result::Ok(Literal(
+                            self.builder.get_data_field::<f64>(0)
+                        ))
                     }
-                    3 => ::core::result::Result::Ok(Call(self.builder.into())),
-                    x => ::core::result::Result::Err(::capnp::NotInSchema(x)),
+                    1 => {
+                        ::core::result::Result::Ok(PreviousResult(
+                            match self.builder.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
+                        ))
+                    }
+                    2 => {
+                        ::core::result::Result::Ok(Parameter(
+                            self.builder.get_data_field::<u32>(0)
+                        ))
+                    }
+                    3 => {
+                        ::core::result::Result::Ok(Call(
+                            self.builder.into()
+                        ))
+                    }
+                    x => ::core::result::Result::Err(::capnp::NotInSchema(x))
                 }
             }
         }
 
-        pub struct Pipeline {
-            _typeless: ::capnp::any_pointer::Pipeline,
-        }
+        pub struct Pipeline { _typeless: ::capnp::any_pointer::Pipeline }
         impl ::capnp::capability::FromTypelessPipeline for Pipeline {
             fn new(typeless: ::capnp::any_pointer::Pipeline) -> Self {
-                Self {
-                    _typeless: typeless,
-                }
+                Self { _typeless: typeless,  }
             }
         }
-        impl Pipeline {}
+        impl Pipeline  {
+        }
         mod _private {
             pub(crate) static ENCODED_NODE: [::capnp::Word; 74] = [
                 ::capnp::word(0, 0, 0, 0, 5, 0, 6, 0),
@@ -638,175 +414,102 @@ pub mod calculator {
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
-            pub(crate) fn get_annotation_types(
-                child_index: Option<u16>,
-                index: u32,
-            ) -> ::capnp::introspect::Type {
+            pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
                 ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
             }
-            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena =
-                ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
-            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema =
-                ::capnp::introspect::RawStructSchema::new(
-                    &ARENA,
-                    NONUNION_MEMBERS,
-                    MEMBERS_BY_DISCRIMINANT,
-                    MEMBERS_BY_NAME,
-                );
-            pub(crate) static NONUNION_MEMBERS: &[u16] = &[];
-            pub(crate) static MEMBERS_BY_DISCRIMINANT: &[u16] = &[0, 1, 2, 3];
-            pub(crate) static MEMBERS_BY_NAME: &[u16] = &[3, 0, 2, 1];
+            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena = ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
+            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema = ::capnp::introspect::RawStructSchema::new(
+                &ARENA,
+                NONUNION_MEMBERS,
+                MEMBERS_BY_DISCRIMINANT,
+                MEMBERS_BY_NAME
+            );
+            pub(crate) static NONUNION_MEMBERS : &[u16] = &[];
+            pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[0,1,2,3];
+            pub(crate) static MEMBERS_BY_NAME : &[u16] = &[3,0,2,1];
             pub(crate) const TYPE_ID: u64 = 0xd438_d7ca_f554_8d15;
         }
         pub enum Which<A0> {
             Literal(f64),
-            PreviousResult(
-                ::capnp::Result<crate::schemas::calculator_capnp::calculator::value::Client>,
-            ),
+            PreviousResult(::capnp::Result<crate::schemas::calculator_capnp::calculator::value::Client>),
             Parameter(u32),
             Call(A0),
         }
-        pub type WhichReader<'a> =
-            Which<crate::schemas::calculator_capnp::calculator::expression::call::Reader<'a>>;
-        pub type WhichBuilder<'a> =
-            Which<crate::schemas::calculator_capnp::calculator::expression::call::Builder<'a>>;
+        pub type WhichReader<'a,> = Which<crate::schemas::calculator_capnp::calculator::expression::call::Reader<'a>>;
+        pub type WhichBuilder<'a,> = Which<crate::schemas::calculator_capnp::calculator::expression::call::Builder<'a>>;
 
         pub mod call {
             #[derive(Copy, Clone)]
             pub struct Owned(());
-            impl ::capnp::introspect::Introspect for Owned {
-                fn introspect() -> ::capnp::introspect::Type {
-                    ::capnp::introspect::TypeVariant::Struct(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    )
-                    .into()
-                }
-            }
-            impl ::capnp::traits::Owned for Owned {
-                type Reader<'a> = Reader<'a>;
-                type Builder<'a> = Builder<'a>;
-            }
-            impl ::capnp::traits::OwnedStruct for Owned {
-                type Reader<'a> = Reader<'a>;
-                type Builder<'a> = Builder<'a>;
-            }
-            impl ::capnp::traits::Pipelined for Owned {
-                type Pipeline = Pipeline;
+            impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Struct(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types, annotation_types: _private::get_annotation_types, type_id: ::core::any::TypeId::of::<Owned>() }).into() } }
+            impl ::capnp::traits::Owned for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+            impl ::capnp::traits::OwnedStruct for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+            impl ::capnp::traits::Pipelined for Owned { type Pipeline = Pipeline; }
+
+            pub struct Reader<'a> { reader: ::capnp::private::layout::StructReader<'a> }
+            impl <> ::core::marker::Copy for Reader<'_,>  {}
+            impl <> ::core::clone::Clone for Reader<'_,>  {
+                fn clone(&self) -> Self { *self }
             }
 
-            pub struct Reader<'a> {
-                reader: ::capnp::private::layout::StructReader<'a>,
-            }
-            impl ::core::marker::Copy for Reader<'_> {}
-            impl ::core::clone::Clone for Reader<'_> {
-                fn clone(&self) -> Self {
-                    *self
-                }
-            }
-
-            impl ::capnp::traits::HasTypeId for Reader<'_> {
+            impl <> ::capnp::traits::HasTypeId for Reader<'_,>  {
                 const TYPE_ID: u64 = _private::TYPE_ID;
             }
-            impl<'a> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a> {
+            impl <'a,> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a,>  {
                 fn from(reader: ::capnp::private::layout::StructReader<'a>) -> Self {
-                    Self { reader }
+                    Self { reader,  }
                 }
             }
 
-            impl<'a> ::core::convert::From<Reader<'a>> for ::capnp::dynamic_value::Reader<'a> {
-                fn from(reader: Reader<'a>) -> Self {
-                    Self::Struct(::capnp::dynamic_struct::Reader::new(
-                        reader.reader,
-                        ::capnp::schema::StructSchema::new(
-                            ::capnp::introspect::RawBrandedStructSchema {
-                                generic: &_private::RAW_SCHEMA,
-                                field_types: _private::get_field_types,
-                                annotation_types: _private::get_annotation_types,
-                                type_id: ::core::any::TypeId::of::<Owned>(),
-                            },
-                        ),
-                    ))
+            impl <'a,> ::core::convert::From<Reader<'a,>> for ::capnp::dynamic_value::Reader<'a>  {
+                fn from(reader: Reader<'a,>) -> Self {
+                    Self::Struct(::capnp::dynamic_struct::Reader::new(reader.reader, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
                 }
             }
 
-            impl ::core::fmt::Debug for Reader<'_> {
-                fn fmt(
-                    &self,
-                    f: &mut ::core::fmt::Formatter<'_>,
-                ) -> ::core::result::Result<(), ::core::fmt::Error> {
-                    core::fmt::Debug::fmt(
-                        &::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self),
-                        f,
-                    )
+            impl <> ::core::fmt::Debug for Reader<'_,>  {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::result::Result<(), ::core::fmt::Error> {
+                    core::fmt::Debug::fmt(&::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self), f)
                 }
             }
 
-            impl<'a> ::capnp::traits::FromPointerReader<'a> for Reader<'a> {
-                fn get_from_pointer(
-                    reader: &::capnp::private::layout::PointerReader<'a>,
-                    default: ::core::option::Option<&'a [::capnp::Word]>,
-                ) -> ::capnp::Result<Self> {
+            impl <'a,> ::capnp::traits::FromPointerReader<'a> for Reader<'a,>  {
+                fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
                     ::core::result::Result::Ok(reader.get_struct(default)?.into())
                 }
             }
 
-            impl<'a> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a> {
+            impl <'a,> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a,>  {
                 fn into_internal_struct_reader(self) -> ::capnp::private::layout::StructReader<'a> {
                     self.reader
                 }
             }
 
-            impl<'a> ::capnp::traits::Imbue<'a> for Reader<'a> {
+            impl <'a,> ::capnp::traits::Imbue<'a> for Reader<'a,>  {
                 fn imbue(&mut self, cap_table: &'a ::capnp::private::layout::CapTable) {
-                    self.reader
-                        .imbue(::capnp::private::layout::CapTableReader::from_ref(
-                            cap_table,
-                        ))
+                    self.reader.imbue(::capnp::private::layout::CapTableReader::from_ref(cap_table))
                 }
             }
 
-            impl<'a> Reader<'a> {
-                pub fn reborrow(&self) -> Reader<'_> {
-                    Self { ..*self }
+            impl <'a,> Reader<'a,>  {
+                pub fn reborrow(&self) -> Reader<'_,> {
+                    Self { .. *self }
                 }
 
                 pub fn total_size(&self) -> ::capnp::Result<::capnp::MessageSize> {
                     self.reader.total_size()
                 }
                 #[inline]
-                pub fn get_function(
-                    self,
-                ) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client>
-                {
-                    match self.reader.get_pointer_field(0).get_capability() {
-                        ::core::result::Result::Ok(c) => {
-                            ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c))
-                        }
-                        ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
-                    }
+                pub fn get_function(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client> {
+                    match self.reader.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
                 }
                 #[inline]
                 pub fn has_function(&self) -> bool {
                     !self.reader.get_pointer_field(0).is_null()
                 }
                 #[inline]
-                pub fn get_params(
-                    self,
-                ) -> ::capnp::Result<
-                    ::capnp::struct_list::Reader<
-                        'a,
-                        crate::schemas::calculator_capnp::calculator::expression::Owned,
-                    >,
-                > {
-                    ::capnp::traits::FromPointerReader::get_from_pointer(
-                        &self.reader.get_pointer_field(1),
-                        ::core::option::Option::None,
-                    )
+                pub fn get_params(self) -> ::capnp::Result<::capnp::struct_list::Reader<'a,crate::schemas::calculator_capnp::calculator::expression::Owned>> {
+                    ::capnp::traits::FromPointerReader::get_from_pointer(&self.reader.get_pointer_field(1), ::core::option::Option::None)
                 }
                 #[inline]
                 pub fn has_params(&self) -> bool {
@@ -814,94 +517,52 @@ pub mod calculator {
                 }
             }
 
-            pub struct Builder<'a> {
-                builder: ::capnp::private::layout::StructBuilder<'a>,
+            pub struct Builder<'a> { builder: ::capnp::private::layout::StructBuilder<'a> }
+            impl <> ::capnp::traits::HasStructSize for Builder<'_,>  {
+                const STRUCT_SIZE: ::capnp::private::layout::StructSize = ::capnp::private::layout::StructSize { data: 2, pointers: 2 };
             }
-            impl ::capnp::traits::HasStructSize for Builder<'_> {
-                const STRUCT_SIZE: ::capnp::private::layout::StructSize =
-                    ::capnp::private::layout::StructSize {
-                        data: 2,
-                        pointers: 2,
-                    };
-            }
-            impl ::capnp::traits::HasTypeId for Builder<'_> {
+            impl <> ::capnp::traits::HasTypeId for Builder<'_,>  {
                 const TYPE_ID: u64 = _private::TYPE_ID;
             }
-            impl<'a> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a> {
+            impl <'a,> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a,>  {
                 fn from(builder: ::capnp::private::layout::StructBuilder<'a>) -> Self {
-                    Self { builder }
+                    Self { builder,  }
                 }
             }
 
-            impl<'a> ::core::convert::From<Builder<'a>> for ::capnp::dynamic_value::Builder<'a> {
-                fn from(builder: Builder<'a>) -> Self {
-                    Self::Struct(::capnp::dynamic_struct::Builder::new(
-                        builder.builder,
-                        ::capnp::schema::StructSchema::new(
-                            ::capnp::introspect::RawBrandedStructSchema {
-                                generic: &_private::RAW_SCHEMA,
-                                field_types: _private::get_field_types,
-                                annotation_types: _private::get_annotation_types,
-                                type_id: ::core::any::TypeId::of::<Owned>(),
-                            },
-                        ),
-                    ))
+            impl <'a,> ::core::convert::From<Builder<'a,>> for ::capnp::dynamic_value::Builder<'a>  {
+                fn from(builder: Builder<'a,>) -> Self {
+                    Self::Struct(::capnp::dynamic_struct::Builder::new(builder.builder, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
                 }
             }
 
-            impl<'a> ::capnp::traits::ImbueMut<'a> for Builder<'a> {
+            impl <'a,> ::capnp::traits::ImbueMut<'a> for Builder<'a,>  {
                 fn imbue_mut(&mut self, cap_table: &'a mut ::capnp::private::layout::CapTable) {
-                    self.builder
-                        .imbue(::capnp::private::layout::CapTableBuilder::from_ref(
-                            cap_table,
-                        ))
+                    self.builder.imbue(::capnp::private::layout::CapTableBuilder::from_ref(cap_table))
                 }
             }
 
-            impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a> {
-                fn init_pointer(
-                    builder: ::capnp::private::layout::PointerBuilder<'a>,
-                    _size: u32,
-                ) -> Self {
-                    builder
-                        .init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE)
-                        .into()
+            impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a,>  {
+                fn init_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
+                    builder.init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE).into()
                 }
-                fn get_from_pointer(
-                    builder: ::capnp::private::layout::PointerBuilder<'a>,
-                    default: ::core::option::Option<&'a [::capnp::Word]>,
-                ) -> ::capnp::Result<Self> {
-                    ::core::result::Result::Ok(
-                        builder
-                            .get_struct(
-                                <Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE,
-                                default,
-                            )?
-                            .into(),
-                    )
+                fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                    ::core::result::Result::Ok(builder.get_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE, default)?.into())
                 }
             }
 
-            impl ::capnp::traits::SetterInput<Owned> for Reader<'_> {
-                fn set_pointer_builder(
-                    mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                    value: Self,
-                    canonicalize: bool,
-                ) -> ::capnp::Result<()> {
-                    pointer.set_struct(&value.reader, canonicalize)
-                }
+            impl <> ::capnp::traits::SetterInput<Owned<>> for Reader<'_,>  {
+                fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, value: Self, canonicalize: bool) -> ::capnp::Result<()> { pointer.set_struct(&value.reader, canonicalize) }
             }
 
-            impl<'a> Builder<'a> {
-                pub fn into_reader(self) -> Reader<'a> {
+            impl <'a,> Builder<'a,>  {
+                pub fn into_reader(self) -> Reader<'a,> {
                     self.builder.into_reader().into()
                 }
-                pub fn reborrow(&mut self) -> Builder<'_> {
-                    Builder {
-                        builder: self.builder.reborrow(),
-                    }
+                pub fn reborrow(&mut self) -> Builder<'_,> {
+                    Builder { builder: self.builder.reborrow() }
                 }
-                pub fn reborrow_as_reader(&self) -> Reader<'_> {
+                pub fn reborrow_as_reader(&self) -> Reader<'_,> {
                     self.builder.as_reader().into()
                 }
 
@@ -909,71 +570,28 @@ pub mod calculator {
                     self.builder.as_reader().total_size()
                 }
                 #[inline]
-                pub fn get_function(
-                    self,
-                ) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client>
-                {
-                    match self.builder.get_pointer_field(0).get_capability() {
-                        ::core::result::Result::Ok(c) => {
-                            ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c))
-                        }
-                        ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
-                    }
+                pub fn get_function(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client> {
+                    match self.builder.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
                 }
                 #[inline]
-                pub fn set_function(
-                    &mut self,
-                    value: crate::schemas::calculator_capnp::calculator::function::Client,
-                ) {
-                    self.builder
-                        .reborrow()
-                        .get_pointer_field(0)
-                        .set_capability(value.client.hook);
+                pub fn set_function(&mut self, value: crate::schemas::calculator_capnp::calculator::function::Client)  {
+                    self.builder.reborrow().get_pointer_field(0).set_capability(value.client.hook);
                 }
                 #[inline]
                 pub fn has_function(&self) -> bool {
                     !self.builder.is_pointer_field_null(0)
                 }
                 #[inline]
-                pub fn get_params(
-                    self,
-                ) -> ::capnp::Result<
-                    ::capnp::struct_list::Builder<
-                        'a,
-                        crate::schemas::calculator_capnp::calculator::expression::Owned,
-                    >,
-                > {
-                    ::capnp::traits::FromPointerBuilder::get_from_pointer(
-                        self.builder.get_pointer_field(1),
-                        ::core::option::Option::None,
-                    )
+                pub fn get_params(self) -> ::capnp::Result<::capnp::struct_list::Builder<'a,crate::schemas::calculator_capnp::calculator::expression::Owned>> {
+                    ::capnp::traits::FromPointerBuilder::get_from_pointer(self.builder.get_pointer_field(1), ::core::option::Option::None)
                 }
                 #[inline]
-                pub fn set_params(
-                    &mut self,
-                    value: ::capnp::struct_list::Reader<
-                        '_,
-                        crate::schemas::calculator_capnp::calculator::expression::Owned,
-                    >,
-                ) -> ::capnp::Result<()> {
-                    ::capnp::traits::SetterInput::set_pointer_builder(
-                        self.builder.reborrow().get_pointer_field(1),
-                        value,
-                        false,
-                    )
+                pub fn set_params(&mut self, value: ::capnp::struct_list::Reader<'_,crate::schemas::calculator_capnp::calculator::expression::Owned>) -> ::capnp::Result<()> {
+                    ::capnp::traits::SetterInput::set_pointer_builder(self.builder.reborrow().get_pointer_field(1), value, false)
                 }
                 #[inline]
-                pub fn init_params(
-                    self,
-                    size: u32,
-                ) -> ::capnp::struct_list::Builder<
-                    'a,
-                    crate::schemas::calculator_capnp::calculator::expression::Owned,
-                > {
-                    ::capnp::traits::FromPointerBuilder::init_pointer(
-                        self.builder.get_pointer_field(1),
-                        size,
-                    )
+                pub fn init_params(self, size: u32) -> ::capnp::struct_list::Builder<'a,crate::schemas::calculator_capnp::calculator::expression::Owned> {
+                    ::capnp::traits::FromPointerBuilder::init_pointer(self.builder.get_pointer_field(1), size)
                 }
                 #[inline]
                 pub fn has_params(&self) -> bool {
@@ -981,24 +599,15 @@ pub mod calculator {
                 }
             }
 
-            pub struct Pipeline {
-                _typeless: ::capnp::any_pointer::Pipeline,
-            }
+            pub struct Pipeline { _typeless: ::capnp::any_pointer::Pipeline }
             impl ::capnp::capability::FromTypelessPipeline for Pipeline {
                 fn new(typeless: ::capnp::any_pointer::Pipeline) -> Self {
-                    Self {
-                        _typeless: typeless,
-                    }
+                    Self { _typeless: typeless,  }
                 }
             }
-            impl Pipeline {
-                pub fn get_function(
-                    &self,
-                ) -> crate::schemas::calculator_capnp::calculator::function::Client
-                {
-                    ::capnp::capability::FromClientHook::new(
-                        self._typeless.get_pointer_field(0).as_cap(),
-                    )
+            impl Pipeline  {
+                pub fn get_function(&self) -> crate::schemas::calculator_capnp::calculator::function::Client {
+                    ::capnp::capability::FromClientHook::new(self._typeless.get_pointer_field(0).as_cap())
                 }
             }
             mod _private {
@@ -1065,46 +674,36 @@ pub mod calculator {
                         _ => ::capnp::introspect::panic_invalid_field_index(index),
                     }
                 }
-                pub(crate) fn get_annotation_types(
-                    child_index: Option<u16>,
-                    index: u32,
-                ) -> ::capnp::introspect::Type {
+                pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
                     ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
                 }
-                pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena =
-                    ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
-                pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema =
-                    ::capnp::introspect::RawStructSchema::new(
-                        &ARENA,
-                        NONUNION_MEMBERS,
-                        MEMBERS_BY_DISCRIMINANT,
-                        MEMBERS_BY_NAME,
-                    );
-                pub(crate) static NONUNION_MEMBERS: &[u16] = &[0, 1];
-                pub(crate) static MEMBERS_BY_DISCRIMINANT: &[u16] = &[];
-                pub(crate) static MEMBERS_BY_NAME: &[u16] = &[0, 1];
+                pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena = ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
+                pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema = ::capnp::introspect::RawStructSchema::new(
+                    &ARENA,
+                    NONUNION_MEMBERS,
+                    MEMBERS_BY_DISCRIMINANT,
+                    MEMBERS_BY_NAME
+                );
+                pub(crate) static NONUNION_MEMBERS : &[u16] = &[0,1];
+                pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[];
+                pub(crate) static MEMBERS_BY_NAME : &[u16] = &[0,1];
                 pub(crate) const TYPE_ID: u64 = 0xd995_22a3_d387_8d66;
             }
         }
     }
 
+
     pub mod value {
         #![allow(unused_variables)]
-        pub type ReadParams = ::capnp::capability::Params<
-            crate::schemas::calculator_capnp::calculator::value::read_params::Owned,
-        >;
-        pub type ReadResults = ::capnp::capability::Results<
-            crate::schemas::calculator_capnp::calculator::value::read_results::Owned,
-        >;
+        pub type ReadParams<> = ::capnp::capability::Params<crate::schemas::calculator_capnp::calculator::value::read_params::Owned>;
+        pub type ReadResults<> = ::capnp::capability::Results<crate::schemas::calculator_capnp::calculator::value::read_results::Owned>;
 
         pub struct Client {
             pub client: ::capnp::capability::Client,
         }
-        impl ::capnp::capability::FromClientHook for Client {
+        impl  ::capnp::capability::FromClientHook for Client {
             fn new(hook: Box<::capnp::capability::DynClientHook>) -> Self {
-                Self {
-                    client: ::capnp::capability::Client::new(hook),
-                }
+                Self { client: ::capnp::capability::Client::new(hook),  }
             }
             fn into_client_hook(self) -> Box<::capnp::capability::DynClientHook> {
                 self.client.hook
@@ -1115,156 +714,75 @@ pub mod calculator {
         }
         #[derive(Copy, Clone)]
         pub struct Owned(());
-        impl ::capnp::introspect::Introspect for Owned {
-            fn introspect() -> ::capnp::introspect::Type {
-                ::capnp::introspect::TypeVariant::Capability.into()
+        impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Capability.into() } }
+        impl ::capnp::traits::Owned for Owned { type Reader<'a> = Client; type Builder<'a> = Client; }
+        impl ::capnp::traits::Pipelined for Owned { type Pipeline = Client; }
+        impl <'a,> ::capnp::traits::FromPointerReader<'a> for Client<>  {
+            fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, _default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(reader.get_capability()?))
             }
         }
-        impl ::capnp::traits::Owned for Owned {
-            type Reader<'a> = Client;
-            type Builder<'a> = Client;
-        }
-        impl ::capnp::traits::Pipelined for Owned {
-            type Pipeline = Client;
-        }
-        impl<'a> ::capnp::traits::FromPointerReader<'a> for Client {
-            fn get_from_pointer(
-                reader: &::capnp::private::layout::PointerReader<'a>,
-                _default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
-                ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(
-                    reader.get_capability()?,
-                ))
-            }
-        }
-        impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Client {
-            fn init_pointer(
-                _builder: ::capnp::private::layout::PointerBuilder<'a>,
-                _size: u32,
-            ) -> Self {
+        impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Client<>  {
+            fn init_pointer(_builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
                 unimplemented!()
             }
-            fn get_from_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                _default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
-                ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(
-                    builder.get_capability()?,
-                ))
+            fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(builder.get_capability()?))
             }
         }
 
-        impl ::capnp::traits::SetterInput<Owned> for Client {
-            fn set_pointer_builder(
-                mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                from: Self,
-                _canonicalize: bool,
-            ) -> ::capnp::Result<()> {
+        impl <> ::capnp::traits::SetterInput<Owned<>> for Client<>  {
+            fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, from: Self, _canonicalize: bool) -> ::capnp::Result<()> {
                 pointer.set_capability(from.client.hook);
                 ::core::result::Result::Ok(())
             }
         }
-        impl ::capnp::traits::HasTypeId for Client {
+        impl  ::capnp::traits::HasTypeId for Client {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl Clone for Client {
+        impl  Clone for Client {
             fn clone(&self) -> Self {
-                Self {
-                    client: self.client.clone(),
-                }
+                Self { client: self.client.clone(),  }
             }
         }
-        impl Client {
-            pub fn read_request(
-                &self,
-            ) -> ::capnp::capability::Request<
-                crate::schemas::calculator_capnp::calculator::value::read_params::Owned,
-                crate::schemas::calculator_capnp::calculator::value::read_results::Owned,
-            > {
-                self.client
-                    .new_call(_private::TYPE_ID, 0, ::core::option::Option::None)
+        impl  Client {
+            pub fn read_request(&self) -> ::capnp::capability::Request<crate::schemas::calculator_capnp::calculator::value::read_params::Owned,crate::schemas::calculator_capnp::calculator::value::read_results::Owned> {
+                self.client.new_call(_private::TYPE_ID, 0, ::core::option::Option::None)
             }
         }
-        pub trait Server: 'static {
-            fn read(
-                self: ::capnp::capability::Rc<Self>,
-                _: ReadParams,
-                _: ReadResults,
-            ) -> impl ::core::future::Future<Output = Result<(), ::capnp::Error>> + 'static
-            {
-                ::core::future::ready(Err(::capnp::Error::unimplemented(
-                    "method value::Server::read not implemented".to_string(),
-                )))
-            }
+        pub trait Server<> : 'static  {
+            fn read(self: ::capnp::capability::Rc<Self>, _: ReadParams<>, _: ReadResults<>) -> impl ::core::future::Future<Output = Result<(), ::capnp::Error>> + 'static { ::core::future::ready(Err(::capnp::Error::unimplemented("method value::Server::read not implemented".to_string()))) }
         }
-        pub struct ServerDispatch<_T> {
+        pub struct ServerDispatch<_T,> {
             pub server: ::capnp::capability::Rc<_T>,
         }
-        impl<_S: Server + 'static> ::capnp::capability::FromServer<_S> for Client {
-            type Dispatch = ServerDispatch<_S>;
-            fn from_server(s: ::capnp::capability::Rc<_S>) -> ServerDispatch<_S> {
-                ServerDispatch { server: s }
+        impl <_S: Server + 'static, > ::capnp::capability::FromServer<_S> for Client   {
+            type Dispatch = ServerDispatch<_S, >;
+            fn from_server(s: ::capnp::capability::Rc<_S>) -> ServerDispatch<_S, > {
+                ServerDispatch { server: s,  }
             }
         }
-        impl<_T: Server> ::core::ops::Deref for ServerDispatch<_T> {
+        impl <_T: Server> ::core::ops::Deref for ServerDispatch<_T> {
             type Target = _T;
-            fn deref(&self) -> &_T {
-                &self.server
-            }
+            fn deref(&self) -> &_T { &self.server}
         }
-        impl<_T: Server> ::core::clone::Clone for ServerDispatch<_T> {
-            fn clone(&self) -> Self {
-                Self {
-                    server: self.server.clone(),
-                }
-            }
+        impl <_T: Server> ::core::clone::Clone for ServerDispatch<_T> {
+            fn clone(&self) -> Self { Self { server: self.server.clone(),  } }
         }
-        impl<_T: Server> ::capnp::capability::Server for ServerDispatch<_T> {
-            fn dispatch_call(
-                self,
-                interface_id: u64,
-                method_id: u16,
-                params: ::capnp::capability::Params<::capnp::any_pointer::Owned>,
-                results: ::capnp::capability::Results<::capnp::any_pointer::Owned>,
-            ) -> ::capnp::capability::DispatchCallResult {
+        impl <_T: Server> ::capnp::capability::Server for ServerDispatch<_T> {
+            fn dispatch_call(self, interface_id: u64, method_id: u16, params: ::capnp::capability::Params<::capnp::any_pointer::Owned>, results: ::capnp::capability::Results<::capnp::any_pointer::Owned>) -> ::capnp::capability::DispatchCallResult {
                 match interface_id {
-                    _private::TYPE_ID => {
-                        Self::dispatch_call_internal(self.server, method_id, params, results)
-                    }
-                    _ => ::capnp::capability::DispatchCallResult::new(
-                        ::capnp::capability::Promise::err(::capnp::Error::unimplemented(
-                            "Method not implemented.".to_string(),
-                        )),
-                        false,
-                    ),
+                    _private::TYPE_ID => Self::dispatch_call_internal(self.server, method_id, params, results),
+                    _ => { ::capnp::capability::DispatchCallResult::new(::capnp::capability::Promise::err(::capnp::Error::unimplemented("Method not implemented.".to_string())), false) }
                 }
             }
-            fn as_ptr(&self) -> usize {
-                ::capnp::capability::Rc::as_ptr(&self.server) as usize
-            }
+            fn as_ptr(&self) -> usize { ::capnp::capability::Rc::as_ptr(&self.server) as usize }
         }
-        impl<_T: Server> ServerDispatch<_T> {
-            pub fn dispatch_call_internal(
-                this: ::capnp::capability::Rc<_T>,
-                method_id: u16,
-                params: ::capnp::capability::Params<::capnp::any_pointer::Owned>,
-                results: ::capnp::capability::Results<::capnp::any_pointer::Owned>,
-            ) -> ::capnp::capability::DispatchCallResult {
+        impl <_T :Server> ServerDispatch<_T> {
+            pub fn dispatch_call_internal(this: ::capnp::capability::Rc<_T>, method_id: u16, params: ::capnp::capability::Params<::capnp::any_pointer::Owned>, results: ::capnp::capability::Results<::capnp::any_pointer::Owned>) -> ::capnp::capability::DispatchCallResult {
                 match method_id {
-                    0 => ::capnp::capability::DispatchCallResult::new(
-                        ::capnp::capability::Promise::from_future(<_T as Server>::read(
-                            this,
-                            ::capnp::private::capability::internal_get_typed_params(params),
-                            ::capnp::private::capability::internal_get_typed_results(results),
-                        )),
-                        false,
-                    ),
-                    _ => ::capnp::capability::DispatchCallResult::new(
-                        ::capnp::capability::Promise::err(::capnp::Error::unimplemented(
-                            "Method not implemented.".to_string(),
-                        )),
-                        false,
-                    ),
+                    0 => ::capnp::capability::DispatchCallResult::new(::capnp::capability::Promise::from_future(<_T as Server>::read(this, ::capnp::private::capability::internal_get_typed_params(params), ::capnp::private::capability::internal_get_typed_results(results))), false),
+                    _ => { ::capnp::capability::DispatchCallResult::new(::capnp::capability::Promise::err(::capnp::Error::unimplemented("Method not implemented.".to_string())), false) }
                 }
             }
         }
@@ -1275,105 +793,59 @@ pub mod calculator {
         pub mod read_params {
             #[derive(Copy, Clone)]
             pub struct Owned(());
-            impl ::capnp::introspect::Introspect for Owned {
-                fn introspect() -> ::capnp::introspect::Type {
-                    ::capnp::introspect::TypeVariant::Struct(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    )
-                    .into()
-                }
-            }
-            impl ::capnp::traits::Owned for Owned {
-                type Reader<'a> = Reader<'a>;
-                type Builder<'a> = Builder<'a>;
-            }
-            impl ::capnp::traits::OwnedStruct for Owned {
-                type Reader<'a> = Reader<'a>;
-                type Builder<'a> = Builder<'a>;
-            }
-            impl ::capnp::traits::Pipelined for Owned {
-                type Pipeline = Pipeline;
+            impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Struct(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types, annotation_types: _private::get_annotation_types, type_id: ::core::any::TypeId::of::<Owned>() }).into() } }
+            impl ::capnp::traits::Owned for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+            impl ::capnp::traits::OwnedStruct for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+            impl ::capnp::traits::Pipelined for Owned { type Pipeline = Pipeline; }
+
+            pub struct Reader<'a> { reader: ::capnp::private::layout::StructReader<'a> }
+            impl <> ::core::marker::Copy for Reader<'_,>  {}
+            impl <> ::core::clone::Clone for Reader<'_,>  {
+                fn clone(&self) -> Self { *self }
             }
 
-            pub struct Reader<'a> {
-                reader: ::capnp::private::layout::StructReader<'a>,
-            }
-            impl ::core::marker::Copy for Reader<'_> {}
-            impl ::core::clone::Clone for Reader<'_> {
-                fn clone(&self) -> Self {
-                    *self
-                }
-            }
-
-            impl ::capnp::traits::HasTypeId for Reader<'_> {
+            impl <> ::capnp::traits::HasTypeId for Reader<'_,>  {
                 const TYPE_ID: u64 = _private::TYPE_ID;
             }
-            impl<'a> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a> {
+            impl <'a,> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a,>  {
                 fn from(reader: ::capnp::private::layout::StructReader<'a>) -> Self {
-                    Self { reader }
+                    Self { reader,  }
                 }
             }
 
-            impl<'a> ::core::convert::From<Reader<'a>> for ::capnp::dynamic_value::Reader<'a> {
-                fn from(reader: Reader<'a>) -> Self {
-                    Self::Struct(::capnp::dynamic_struct::Reader::new(
-                        reader.reader,
-                        ::capnp::schema::StructSchema::new(
-                            ::capnp::introspect::RawBrandedStructSchema {
-                                generic: &_private::RAW_SCHEMA,
-                                field_types: _private::get_field_types,
-                                annotation_types: _private::get_annotation_types,
-                                type_id: ::core::any::TypeId::of::<Owned>(),
-                            },
-                        ),
-                    ))
+            impl <'a,> ::core::convert::From<Reader<'a,>> for ::capnp::dynamic_value::Reader<'a>  {
+                fn from(reader: Reader<'a,>) -> Self {
+                    Self::Struct(::capnp::dynamic_struct::Reader::new(reader.reader, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
                 }
             }
 
-            impl ::core::fmt::Debug for Reader<'_> {
-                fn fmt(
-                    &self,
-                    f: &mut ::core::fmt::Formatter<'_>,
-                ) -> ::core::result::Result<(), ::core::fmt::Error> {
-                    core::fmt::Debug::fmt(
-                        &::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self),
-                        f,
-                    )
+            impl <> ::core::fmt::Debug for Reader<'_,>  {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::result::Result<(), ::core::fmt::Error> {
+                    core::fmt::Debug::fmt(&::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self), f)
                 }
             }
 
-            impl<'a> ::capnp::traits::FromPointerReader<'a> for Reader<'a> {
-                fn get_from_pointer(
-                    reader: &::capnp::private::layout::PointerReader<'a>,
-                    default: ::core::option::Option<&'a [::capnp::Word]>,
-                ) -> ::capnp::Result<Self> {
+            impl <'a,> ::capnp::traits::FromPointerReader<'a> for Reader<'a,>  {
+                fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
                     ::core::result::Result::Ok(reader.get_struct(default)?.into())
                 }
             }
 
-            impl<'a> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a> {
+            impl <'a,> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a,>  {
                 fn into_internal_struct_reader(self) -> ::capnp::private::layout::StructReader<'a> {
                     self.reader
                 }
             }
 
-            impl<'a> ::capnp::traits::Imbue<'a> for Reader<'a> {
+            impl <'a,> ::capnp::traits::Imbue<'a> for Reader<'a,>  {
                 fn imbue(&mut self, cap_table: &'a ::capnp::private::layout::CapTable) {
-                    self.reader
-                        .imbue(::capnp::private::layout::CapTableReader::from_ref(
-                            cap_table,
-                        ))
+                    self.reader.imbue(::capnp::private::layout::CapTableReader::from_ref(cap_table))
                 }
             }
 
-            impl Reader<'_> {
-                pub fn reborrow(&self) -> Reader<'_> {
-                    Self { ..*self }
+            impl <> Reader<'_,>  {
+                pub fn reborrow(&self) -> Reader<'_,> {
+                    Self { .. *self }
                 }
 
                 pub fn total_size(&self) -> ::capnp::Result<::capnp::MessageSize> {
@@ -1381,94 +853,52 @@ pub mod calculator {
                 }
             }
 
-            pub struct Builder<'a> {
-                builder: ::capnp::private::layout::StructBuilder<'a>,
+            pub struct Builder<'a> { builder: ::capnp::private::layout::StructBuilder<'a> }
+            impl <> ::capnp::traits::HasStructSize for Builder<'_,>  {
+                const STRUCT_SIZE: ::capnp::private::layout::StructSize = ::capnp::private::layout::StructSize { data: 0, pointers: 0 };
             }
-            impl ::capnp::traits::HasStructSize for Builder<'_> {
-                const STRUCT_SIZE: ::capnp::private::layout::StructSize =
-                    ::capnp::private::layout::StructSize {
-                        data: 0,
-                        pointers: 0,
-                    };
-            }
-            impl ::capnp::traits::HasTypeId for Builder<'_> {
+            impl <> ::capnp::traits::HasTypeId for Builder<'_,>  {
                 const TYPE_ID: u64 = _private::TYPE_ID;
             }
-            impl<'a> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a> {
+            impl <'a,> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a,>  {
                 fn from(builder: ::capnp::private::layout::StructBuilder<'a>) -> Self {
-                    Self { builder }
+                    Self { builder,  }
                 }
             }
 
-            impl<'a> ::core::convert::From<Builder<'a>> for ::capnp::dynamic_value::Builder<'a> {
-                fn from(builder: Builder<'a>) -> Self {
-                    Self::Struct(::capnp::dynamic_struct::Builder::new(
-                        builder.builder,
-                        ::capnp::schema::StructSchema::new(
-                            ::capnp::introspect::RawBrandedStructSchema {
-                                generic: &_private::RAW_SCHEMA,
-                                field_types: _private::get_field_types,
-                                annotation_types: _private::get_annotation_types,
-                                type_id: ::core::any::TypeId::of::<Owned>(),
-                            },
-                        ),
-                    ))
+            impl <'a,> ::core::convert::From<Builder<'a,>> for ::capnp::dynamic_value::Builder<'a>  {
+                fn from(builder: Builder<'a,>) -> Self {
+                    Self::Struct(::capnp::dynamic_struct::Builder::new(builder.builder, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
                 }
             }
 
-            impl<'a> ::capnp::traits::ImbueMut<'a> for Builder<'a> {
+            impl <'a,> ::capnp::traits::ImbueMut<'a> for Builder<'a,>  {
                 fn imbue_mut(&mut self, cap_table: &'a mut ::capnp::private::layout::CapTable) {
-                    self.builder
-                        .imbue(::capnp::private::layout::CapTableBuilder::from_ref(
-                            cap_table,
-                        ))
+                    self.builder.imbue(::capnp::private::layout::CapTableBuilder::from_ref(cap_table))
                 }
             }
 
-            impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a> {
-                fn init_pointer(
-                    builder: ::capnp::private::layout::PointerBuilder<'a>,
-                    _size: u32,
-                ) -> Self {
-                    builder
-                        .init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE)
-                        .into()
+            impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a,>  {
+                fn init_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
+                    builder.init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE).into()
                 }
-                fn get_from_pointer(
-                    builder: ::capnp::private::layout::PointerBuilder<'a>,
-                    default: ::core::option::Option<&'a [::capnp::Word]>,
-                ) -> ::capnp::Result<Self> {
-                    ::core::result::Result::Ok(
-                        builder
-                            .get_struct(
-                                <Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE,
-                                default,
-                            )?
-                            .into(),
-                    )
+                fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                    ::core::result::Result::Ok(builder.get_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE, default)?.into())
                 }
             }
 
-            impl ::capnp::traits::SetterInput<Owned> for Reader<'_> {
-                fn set_pointer_builder(
-                    mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                    value: Self,
-                    canonicalize: bool,
-                ) -> ::capnp::Result<()> {
-                    pointer.set_struct(&value.reader, canonicalize)
-                }
+            impl <> ::capnp::traits::SetterInput<Owned<>> for Reader<'_,>  {
+                fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, value: Self, canonicalize: bool) -> ::capnp::Result<()> { pointer.set_struct(&value.reader, canonicalize) }
             }
 
-            impl<'a> Builder<'a> {
-                pub fn into_reader(self) -> Reader<'a> {
+            impl <'a,> Builder<'a,>  {
+                pub fn into_reader(self) -> Reader<'a,> {
                     self.builder.into_reader().into()
                 }
-                pub fn reborrow(&mut self) -> Builder<'_> {
-                    Builder {
-                        builder: self.builder.reborrow(),
-                    }
+                pub fn reborrow(&mut self) -> Builder<'_,> {
+                    Builder { builder: self.builder.reborrow() }
                 }
-                pub fn reborrow_as_reader(&self) -> Reader<'_> {
+                pub fn reborrow_as_reader(&self) -> Reader<'_,> {
                     self.builder.as_reader().into()
                 }
 
@@ -1477,17 +907,14 @@ pub mod calculator {
                 }
             }
 
-            pub struct Pipeline {
-                _typeless: ::capnp::any_pointer::Pipeline,
-            }
+            pub struct Pipeline { _typeless: ::capnp::any_pointer::Pipeline }
             impl ::capnp::capability::FromTypelessPipeline for Pipeline {
                 fn new(typeless: ::capnp::any_pointer::Pipeline) -> Self {
-                    Self {
-                        _typeless: typeless,
-                    }
+                    Self { _typeless: typeless,  }
                 }
             }
-            impl Pipeline {}
+            impl Pipeline  {
+            }
             mod _private {
                 pub(crate) static ENCODED_NODE: [::capnp::Word; 18] = [
                     ::capnp::word(0, 0, 0, 0, 5, 0, 6, 0),
@@ -1512,24 +939,19 @@ pub mod calculator {
                 pub(crate) fn get_field_types(index: u16) -> ::capnp::introspect::Type {
                     ::capnp::introspect::panic_invalid_field_index(index)
                 }
-                pub(crate) fn get_annotation_types(
-                    child_index: Option<u16>,
-                    index: u32,
-                ) -> ::capnp::introspect::Type {
+                pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
                     ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
                 }
-                pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena =
-                    ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
-                pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema =
-                    ::capnp::introspect::RawStructSchema::new(
-                        &ARENA,
-                        NONUNION_MEMBERS,
-                        MEMBERS_BY_DISCRIMINANT,
-                        MEMBERS_BY_NAME,
-                    );
-                pub(crate) static NONUNION_MEMBERS: &[u16] = &[];
-                pub(crate) static MEMBERS_BY_DISCRIMINANT: &[u16] = &[];
-                pub(crate) static MEMBERS_BY_NAME: &[u16] = &[];
+                pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena = ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
+                pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema = ::capnp::introspect::RawStructSchema::new(
+                    &ARENA,
+                    NONUNION_MEMBERS,
+                    MEMBERS_BY_DISCRIMINANT,
+                    MEMBERS_BY_NAME
+                );
+                pub(crate) static NONUNION_MEMBERS : &[u16] = &[];
+                pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[];
+                pub(crate) static MEMBERS_BY_NAME : &[u16] = &[];
                 pub(crate) const TYPE_ID: u64 = 0xd353_2574_d58d_b558;
             }
         }
@@ -1537,105 +959,59 @@ pub mod calculator {
         pub mod read_results {
             #[derive(Copy, Clone)]
             pub struct Owned(());
-            impl ::capnp::introspect::Introspect for Owned {
-                fn introspect() -> ::capnp::introspect::Type {
-                    ::capnp::introspect::TypeVariant::Struct(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    )
-                    .into()
-                }
-            }
-            impl ::capnp::traits::Owned for Owned {
-                type Reader<'a> = Reader<'a>;
-                type Builder<'a> = Builder<'a>;
-            }
-            impl ::capnp::traits::OwnedStruct for Owned {
-                type Reader<'a> = Reader<'a>;
-                type Builder<'a> = Builder<'a>;
-            }
-            impl ::capnp::traits::Pipelined for Owned {
-                type Pipeline = Pipeline;
+            impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Struct(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types, annotation_types: _private::get_annotation_types, type_id: ::core::any::TypeId::of::<Owned>() }).into() } }
+            impl ::capnp::traits::Owned for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+            impl ::capnp::traits::OwnedStruct for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+            impl ::capnp::traits::Pipelined for Owned { type Pipeline = Pipeline; }
+
+            pub struct Reader<'a> { reader: ::capnp::private::layout::StructReader<'a> }
+            impl <> ::core::marker::Copy for Reader<'_,>  {}
+            impl <> ::core::clone::Clone for Reader<'_,>  {
+                fn clone(&self) -> Self { *self }
             }
 
-            pub struct Reader<'a> {
-                reader: ::capnp::private::layout::StructReader<'a>,
-            }
-            impl ::core::marker::Copy for Reader<'_> {}
-            impl ::core::clone::Clone for Reader<'_> {
-                fn clone(&self) -> Self {
-                    *self
-                }
-            }
-
-            impl ::capnp::traits::HasTypeId for Reader<'_> {
+            impl <> ::capnp::traits::HasTypeId for Reader<'_,>  {
                 const TYPE_ID: u64 = _private::TYPE_ID;
             }
-            impl<'a> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a> {
+            impl <'a,> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a,>  {
                 fn from(reader: ::capnp::private::layout::StructReader<'a>) -> Self {
-                    Self { reader }
+                    Self { reader,  }
                 }
             }
 
-            impl<'a> ::core::convert::From<Reader<'a>> for ::capnp::dynamic_value::Reader<'a> {
-                fn from(reader: Reader<'a>) -> Self {
-                    Self::Struct(::capnp::dynamic_struct::Reader::new(
-                        reader.reader,
-                        ::capnp::schema::StructSchema::new(
-                            ::capnp::introspect::RawBrandedStructSchema {
-                                generic: &_private::RAW_SCHEMA,
-                                field_types: _private::get_field_types,
-                                annotation_types: _private::get_annotation_types,
-                                type_id: ::core::any::TypeId::of::<Owned>(),
-                            },
-                        ),
-                    ))
+            impl <'a,> ::core::convert::From<Reader<'a,>> for ::capnp::dynamic_value::Reader<'a>  {
+                fn from(reader: Reader<'a,>) -> Self {
+                    Self::Struct(::capnp::dynamic_struct::Reader::new(reader.reader, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
                 }
             }
 
-            impl ::core::fmt::Debug for Reader<'_> {
-                fn fmt(
-                    &self,
-                    f: &mut ::core::fmt::Formatter<'_>,
-                ) -> ::core::result::Result<(), ::core::fmt::Error> {
-                    core::fmt::Debug::fmt(
-                        &::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self),
-                        f,
-                    )
+            impl <> ::core::fmt::Debug for Reader<'_,>  {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::result::Result<(), ::core::fmt::Error> {
+                    core::fmt::Debug::fmt(&::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self), f)
                 }
             }
 
-            impl<'a> ::capnp::traits::FromPointerReader<'a> for Reader<'a> {
-                fn get_from_pointer(
-                    reader: &::capnp::private::layout::PointerReader<'a>,
-                    default: ::core::option::Option<&'a [::capnp::Word]>,
-                ) -> ::capnp::Result<Self> {
+            impl <'a,> ::capnp::traits::FromPointerReader<'a> for Reader<'a,>  {
+                fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
                     ::core::result::Result::Ok(reader.get_struct(default)?.into())
                 }
             }
 
-            impl<'a> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a> {
+            impl <'a,> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a,>  {
                 fn into_internal_struct_reader(self) -> ::capnp::private::layout::StructReader<'a> {
                     self.reader
                 }
             }
 
-            impl<'a> ::capnp::traits::Imbue<'a> for Reader<'a> {
+            impl <'a,> ::capnp::traits::Imbue<'a> for Reader<'a,>  {
                 fn imbue(&mut self, cap_table: &'a ::capnp::private::layout::CapTable) {
-                    self.reader
-                        .imbue(::capnp::private::layout::CapTableReader::from_ref(
-                            cap_table,
-                        ))
+                    self.reader.imbue(::capnp::private::layout::CapTableReader::from_ref(cap_table))
                 }
             }
 
-            impl Reader<'_> {
-                pub fn reborrow(&self) -> Reader<'_> {
-                    Self { ..*self }
+            impl <> Reader<'_,>  {
+                pub fn reborrow(&self) -> Reader<'_,> {
+                    Self { .. *self }
                 }
 
                 pub fn total_size(&self) -> ::capnp::Result<::capnp::MessageSize> {
@@ -1647,94 +1023,52 @@ pub mod calculator {
                 }
             }
 
-            pub struct Builder<'a> {
-                builder: ::capnp::private::layout::StructBuilder<'a>,
+            pub struct Builder<'a> { builder: ::capnp::private::layout::StructBuilder<'a> }
+            impl <> ::capnp::traits::HasStructSize for Builder<'_,>  {
+                const STRUCT_SIZE: ::capnp::private::layout::StructSize = ::capnp::private::layout::StructSize { data: 1, pointers: 0 };
             }
-            impl ::capnp::traits::HasStructSize for Builder<'_> {
-                const STRUCT_SIZE: ::capnp::private::layout::StructSize =
-                    ::capnp::private::layout::StructSize {
-                        data: 1,
-                        pointers: 0,
-                    };
-            }
-            impl ::capnp::traits::HasTypeId for Builder<'_> {
+            impl <> ::capnp::traits::HasTypeId for Builder<'_,>  {
                 const TYPE_ID: u64 = _private::TYPE_ID;
             }
-            impl<'a> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a> {
+            impl <'a,> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a,>  {
                 fn from(builder: ::capnp::private::layout::StructBuilder<'a>) -> Self {
-                    Self { builder }
+                    Self { builder,  }
                 }
             }
 
-            impl<'a> ::core::convert::From<Builder<'a>> for ::capnp::dynamic_value::Builder<'a> {
-                fn from(builder: Builder<'a>) -> Self {
-                    Self::Struct(::capnp::dynamic_struct::Builder::new(
-                        builder.builder,
-                        ::capnp::schema::StructSchema::new(
-                            ::capnp::introspect::RawBrandedStructSchema {
-                                generic: &_private::RAW_SCHEMA,
-                                field_types: _private::get_field_types,
-                                annotation_types: _private::get_annotation_types,
-                                type_id: ::core::any::TypeId::of::<Owned>(),
-                            },
-                        ),
-                    ))
+            impl <'a,> ::core::convert::From<Builder<'a,>> for ::capnp::dynamic_value::Builder<'a>  {
+                fn from(builder: Builder<'a,>) -> Self {
+                    Self::Struct(::capnp::dynamic_struct::Builder::new(builder.builder, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
                 }
             }
 
-            impl<'a> ::capnp::traits::ImbueMut<'a> for Builder<'a> {
+            impl <'a,> ::capnp::traits::ImbueMut<'a> for Builder<'a,>  {
                 fn imbue_mut(&mut self, cap_table: &'a mut ::capnp::private::layout::CapTable) {
-                    self.builder
-                        .imbue(::capnp::private::layout::CapTableBuilder::from_ref(
-                            cap_table,
-                        ))
+                    self.builder.imbue(::capnp::private::layout::CapTableBuilder::from_ref(cap_table))
                 }
             }
 
-            impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a> {
-                fn init_pointer(
-                    builder: ::capnp::private::layout::PointerBuilder<'a>,
-                    _size: u32,
-                ) -> Self {
-                    builder
-                        .init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE)
-                        .into()
+            impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a,>  {
+                fn init_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
+                    builder.init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE).into()
                 }
-                fn get_from_pointer(
-                    builder: ::capnp::private::layout::PointerBuilder<'a>,
-                    default: ::core::option::Option<&'a [::capnp::Word]>,
-                ) -> ::capnp::Result<Self> {
-                    ::core::result::Result::Ok(
-                        builder
-                            .get_struct(
-                                <Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE,
-                                default,
-                            )?
-                            .into(),
-                    )
+                fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                    ::core::result::Result::Ok(builder.get_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE, default)?.into())
                 }
             }
 
-            impl ::capnp::traits::SetterInput<Owned> for Reader<'_> {
-                fn set_pointer_builder(
-                    mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                    value: Self,
-                    canonicalize: bool,
-                ) -> ::capnp::Result<()> {
-                    pointer.set_struct(&value.reader, canonicalize)
-                }
+            impl <> ::capnp::traits::SetterInput<Owned<>> for Reader<'_,>  {
+                fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, value: Self, canonicalize: bool) -> ::capnp::Result<()> { pointer.set_struct(&value.reader, canonicalize) }
             }
 
-            impl<'a> Builder<'a> {
-                pub fn into_reader(self) -> Reader<'a> {
+            impl <'a,> Builder<'a,>  {
+                pub fn into_reader(self) -> Reader<'a,> {
                     self.builder.into_reader().into()
                 }
-                pub fn reborrow(&mut self) -> Builder<'_> {
-                    Builder {
-                        builder: self.builder.reborrow(),
-                    }
+                pub fn reborrow(&mut self) -> Builder<'_,> {
+                    Builder { builder: self.builder.reborrow() }
                 }
-                pub fn reborrow_as_reader(&self) -> Reader<'_> {
+                pub fn reborrow_as_reader(&self) -> Reader<'_,> {
                     self.builder.as_reader().into()
                 }
 
@@ -1746,22 +1080,19 @@ pub mod calculator {
                     self.builder.get_data_field::<f64>(0)
                 }
                 #[inline]
-                pub fn set_value(&mut self, value: f64) {
+                pub fn set_value(&mut self, value: f64)  {
                     self.builder.set_data_field::<f64>(0, value);
                 }
             }
 
-            pub struct Pipeline {
-                _typeless: ::capnp::any_pointer::Pipeline,
-            }
+            pub struct Pipeline { _typeless: ::capnp::any_pointer::Pipeline }
             impl ::capnp::capability::FromTypelessPipeline for Pipeline {
                 fn new(typeless: ::capnp::any_pointer::Pipeline) -> Self {
-                    Self {
-                        _typeless: typeless,
-                    }
+                    Self { _typeless: typeless,  }
                 }
             }
-            impl Pipeline {}
+            impl Pipeline  {
+            }
             mod _private {
                 pub(crate) static ENCODED_NODE: [::capnp::Word; 34] = [
                     ::capnp::word(0, 0, 0, 0, 5, 0, 6, 0),
@@ -1805,46 +1136,36 @@ pub mod calculator {
                         _ => ::capnp::introspect::panic_invalid_field_index(index),
                     }
                 }
-                pub(crate) fn get_annotation_types(
-                    child_index: Option<u16>,
-                    index: u32,
-                ) -> ::capnp::introspect::Type {
+                pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
                     ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
                 }
-                pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena =
-                    ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
-                pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema =
-                    ::capnp::introspect::RawStructSchema::new(
-                        &ARENA,
-                        NONUNION_MEMBERS,
-                        MEMBERS_BY_DISCRIMINANT,
-                        MEMBERS_BY_NAME,
-                    );
-                pub(crate) static NONUNION_MEMBERS: &[u16] = &[0];
-                pub(crate) static MEMBERS_BY_DISCRIMINANT: &[u16] = &[];
-                pub(crate) static MEMBERS_BY_NAME: &[u16] = &[0];
+                pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena = ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
+                pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema = ::capnp::introspect::RawStructSchema::new(
+                    &ARENA,
+                    NONUNION_MEMBERS,
+                    MEMBERS_BY_DISCRIMINANT,
+                    MEMBERS_BY_NAME
+                );
+                pub(crate) static NONUNION_MEMBERS : &[u16] = &[0];
+                pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[];
+                pub(crate) static MEMBERS_BY_NAME : &[u16] = &[0];
                 pub(crate) const TYPE_ID: u64 = 0xe6be_6723_122a_e822;
             }
         }
     }
 
+
     pub mod function {
         #![allow(unused_variables)]
-        pub type CallParams = ::capnp::capability::Params<
-            crate::schemas::calculator_capnp::calculator::function::call_params::Owned,
-        >;
-        pub type CallResults = ::capnp::capability::Results<
-            crate::schemas::calculator_capnp::calculator::function::call_results::Owned,
-        >;
+        pub type CallParams<> = ::capnp::capability::Params<crate::schemas::calculator_capnp::calculator::function::call_params::Owned>;
+        pub type CallResults<> = ::capnp::capability::Results<crate::schemas::calculator_capnp::calculator::function::call_results::Owned>;
 
         pub struct Client {
             pub client: ::capnp::capability::Client,
         }
-        impl ::capnp::capability::FromClientHook for Client {
+        impl  ::capnp::capability::FromClientHook for Client {
             fn new(hook: Box<::capnp::capability::DynClientHook>) -> Self {
-                Self {
-                    client: ::capnp::capability::Client::new(hook),
-                }
+                Self { client: ::capnp::capability::Client::new(hook),  }
             }
             fn into_client_hook(self) -> Box<::capnp::capability::DynClientHook> {
                 self.client.hook
@@ -1855,156 +1176,75 @@ pub mod calculator {
         }
         #[derive(Copy, Clone)]
         pub struct Owned(());
-        impl ::capnp::introspect::Introspect for Owned {
-            fn introspect() -> ::capnp::introspect::Type {
-                ::capnp::introspect::TypeVariant::Capability.into()
+        impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Capability.into() } }
+        impl ::capnp::traits::Owned for Owned { type Reader<'a> = Client; type Builder<'a> = Client; }
+        impl ::capnp::traits::Pipelined for Owned { type Pipeline = Client; }
+        impl <'a,> ::capnp::traits::FromPointerReader<'a> for Client<>  {
+            fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, _default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(reader.get_capability()?))
             }
         }
-        impl ::capnp::traits::Owned for Owned {
-            type Reader<'a> = Client;
-            type Builder<'a> = Client;
-        }
-        impl ::capnp::traits::Pipelined for Owned {
-            type Pipeline = Client;
-        }
-        impl<'a> ::capnp::traits::FromPointerReader<'a> for Client {
-            fn get_from_pointer(
-                reader: &::capnp::private::layout::PointerReader<'a>,
-                _default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
-                ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(
-                    reader.get_capability()?,
-                ))
-            }
-        }
-        impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Client {
-            fn init_pointer(
-                _builder: ::capnp::private::layout::PointerBuilder<'a>,
-                _size: u32,
-            ) -> Self {
+        impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Client<>  {
+            fn init_pointer(_builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
                 unimplemented!()
             }
-            fn get_from_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                _default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
-                ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(
-                    builder.get_capability()?,
-                ))
+            fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(builder.get_capability()?))
             }
         }
 
-        impl ::capnp::traits::SetterInput<Owned> for Client {
-            fn set_pointer_builder(
-                mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                from: Self,
-                _canonicalize: bool,
-            ) -> ::capnp::Result<()> {
+        impl <> ::capnp::traits::SetterInput<Owned<>> for Client<>  {
+            fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, from: Self, _canonicalize: bool) -> ::capnp::Result<()> {
                 pointer.set_capability(from.client.hook);
                 ::core::result::Result::Ok(())
             }
         }
-        impl ::capnp::traits::HasTypeId for Client {
+        impl  ::capnp::traits::HasTypeId for Client {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl Clone for Client {
+        impl  Clone for Client {
             fn clone(&self) -> Self {
-                Self {
-                    client: self.client.clone(),
-                }
+                Self { client: self.client.clone(),  }
             }
         }
-        impl Client {
-            pub fn call_request(
-                &self,
-            ) -> ::capnp::capability::Request<
-                crate::schemas::calculator_capnp::calculator::function::call_params::Owned,
-                crate::schemas::calculator_capnp::calculator::function::call_results::Owned,
-            > {
-                self.client
-                    .new_call(_private::TYPE_ID, 0, ::core::option::Option::None)
+        impl  Client {
+            pub fn call_request(&self) -> ::capnp::capability::Request<crate::schemas::calculator_capnp::calculator::function::call_params::Owned,crate::schemas::calculator_capnp::calculator::function::call_results::Owned> {
+                self.client.new_call(_private::TYPE_ID, 0, ::core::option::Option::None)
             }
         }
-        pub trait Server: 'static {
-            fn call(
-                self: ::capnp::capability::Rc<Self>,
-                _: CallParams,
-                _: CallResults,
-            ) -> impl ::core::future::Future<Output = Result<(), ::capnp::Error>> + 'static
-            {
-                ::core::future::ready(Err(::capnp::Error::unimplemented(
-                    "method function::Server::call not implemented".to_string(),
-                )))
-            }
+        pub trait Server<> : 'static  {
+            fn call(self: ::capnp::capability::Rc<Self>, _: CallParams<>, _: CallResults<>) -> impl ::core::future::Future<Output = Result<(), ::capnp::Error>> + 'static { ::core::future::ready(Err(::capnp::Error::unimplemented("method function::Server::call not implemented".to_string()))) }
         }
-        pub struct ServerDispatch<_T> {
+        pub struct ServerDispatch<_T,> {
             pub server: ::capnp::capability::Rc<_T>,
         }
-        impl<_S: Server + 'static> ::capnp::capability::FromServer<_S> for Client {
-            type Dispatch = ServerDispatch<_S>;
-            fn from_server(s: ::capnp::capability::Rc<_S>) -> ServerDispatch<_S> {
-                ServerDispatch { server: s }
+        impl <_S: Server + 'static, > ::capnp::capability::FromServer<_S> for Client   {
+            type Dispatch = ServerDispatch<_S, >;
+            fn from_server(s: ::capnp::capability::Rc<_S>) -> ServerDispatch<_S, > {
+                ServerDispatch { server: s,  }
             }
         }
-        impl<_T: Server> ::core::ops::Deref for ServerDispatch<_T> {
+        impl <_T: Server> ::core::ops::Deref for ServerDispatch<_T> {
             type Target = _T;
-            fn deref(&self) -> &_T {
-                &self.server
-            }
+            fn deref(&self) -> &_T { &self.server}
         }
-        impl<_T: Server> ::core::clone::Clone for ServerDispatch<_T> {
-            fn clone(&self) -> Self {
-                Self {
-                    server: self.server.clone(),
-                }
-            }
+        impl <_T: Server> ::core::clone::Clone for ServerDispatch<_T> {
+            fn clone(&self) -> Self { Self { server: self.server.clone(),  } }
         }
-        impl<_T: Server> ::capnp::capability::Server for ServerDispatch<_T> {
-            fn dispatch_call(
-                self,
-                interface_id: u64,
-                method_id: u16,
-                params: ::capnp::capability::Params<::capnp::any_pointer::Owned>,
-                results: ::capnp::capability::Results<::capnp::any_pointer::Owned>,
-            ) -> ::capnp::capability::DispatchCallResult {
+        impl <_T: Server> ::capnp::capability::Server for ServerDispatch<_T> {
+            fn dispatch_call(self, interface_id: u64, method_id: u16, params: ::capnp::capability::Params<::capnp::any_pointer::Owned>, results: ::capnp::capability::Results<::capnp::any_pointer::Owned>) -> ::capnp::capability::DispatchCallResult {
                 match interface_id {
-                    _private::TYPE_ID => {
-                        Self::dispatch_call_internal(self.server, method_id, params, results)
-                    }
-                    _ => ::capnp::capability::DispatchCallResult::new(
-                        ::capnp::capability::Promise::err(::capnp::Error::unimplemented(
-                            "Method not implemented.".to_string(),
-                        )),
-                        false,
-                    ),
+                    _private::TYPE_ID => Self::dispatch_call_internal(self.server, method_id, params, results),
+                    _ => { ::capnp::capability::DispatchCallResult::new(::capnp::capability::Promise::err(::capnp::Error::unimplemented("Method not implemented.".to_string())), false) }
                 }
             }
-            fn as_ptr(&self) -> usize {
-                ::capnp::capability::Rc::as_ptr(&self.server) as usize
-            }
+            fn as_ptr(&self) -> usize { ::capnp::capability::Rc::as_ptr(&self.server) as usize }
         }
-        impl<_T: Server> ServerDispatch<_T> {
-            pub fn dispatch_call_internal(
-                this: ::capnp::capability::Rc<_T>,
-                method_id: u16,
-                params: ::capnp::capability::Params<::capnp::any_pointer::Owned>,
-                results: ::capnp::capability::Results<::capnp::any_pointer::Owned>,
-            ) -> ::capnp::capability::DispatchCallResult {
+        impl <_T :Server> ServerDispatch<_T> {
+            pub fn dispatch_call_internal(this: ::capnp::capability::Rc<_T>, method_id: u16, params: ::capnp::capability::Params<::capnp::any_pointer::Owned>, results: ::capnp::capability::Results<::capnp::any_pointer::Owned>) -> ::capnp::capability::DispatchCallResult {
                 match method_id {
-                    0 => ::capnp::capability::DispatchCallResult::new(
-                        ::capnp::capability::Promise::from_future(<_T as Server>::call(
-                            this,
-                            ::capnp::private::capability::internal_get_typed_params(params),
-                            ::capnp::private::capability::internal_get_typed_results(results),
-                        )),
-                        false,
-                    ),
-                    _ => ::capnp::capability::DispatchCallResult::new(
-                        ::capnp::capability::Promise::err(::capnp::Error::unimplemented(
-                            "Method not implemented.".to_string(),
-                        )),
-                        false,
-                    ),
+                    0 => ::capnp::capability::DispatchCallResult::new(::capnp::capability::Promise::from_future(<_T as Server>::call(this, ::capnp::private::capability::internal_get_typed_params(params), ::capnp::private::capability::internal_get_typed_results(results))), false),
+                    _ => { ::capnp::capability::DispatchCallResult::new(::capnp::capability::Promise::err(::capnp::Error::unimplemented("Method not implemented.".to_string())), false) }
                 }
             }
         }
@@ -2015,118 +1255,67 @@ pub mod calculator {
         pub mod call_params {
             #[derive(Copy, Clone)]
             pub struct Owned(());
-            impl ::capnp::introspect::Introspect for Owned {
-                fn introspect() -> ::capnp::introspect::Type {
-                    ::capnp::introspect::TypeVariant::Struct(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    )
-                    .into()
-                }
-            }
-            impl ::capnp::traits::Owned for Owned {
-                type Reader<'a> = Reader<'a>;
-                type Builder<'a> = Builder<'a>;
-            }
-            impl ::capnp::traits::OwnedStruct for Owned {
-                type Reader<'a> = Reader<'a>;
-                type Builder<'a> = Builder<'a>;
-            }
-            impl ::capnp::traits::Pipelined for Owned {
-                type Pipeline = Pipeline;
+            impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Struct(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types, annotation_types: _private::get_annotation_types, type_id: ::core::any::TypeId::of::<Owned>() }).into() } }
+            impl ::capnp::traits::Owned for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+            impl ::capnp::traits::OwnedStruct for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+            impl ::capnp::traits::Pipelined for Owned { type Pipeline = Pipeline; }
+
+            pub struct Reader<'a> { reader: ::capnp::private::layout::StructReader<'a> }
+            impl <> ::core::marker::Copy for Reader<'_,>  {}
+            impl <> ::core::clone::Clone for Reader<'_,>  {
+                fn clone(&self) -> Self { *self }
             }
 
-            pub struct Reader<'a> {
-                reader: ::capnp::private::layout::StructReader<'a>,
-            }
-            impl ::core::marker::Copy for Reader<'_> {}
-            impl ::core::clone::Clone for Reader<'_> {
-                fn clone(&self) -> Self {
-                    *self
-                }
-            }
-
-            impl ::capnp::traits::HasTypeId for Reader<'_> {
+            impl <> ::capnp::traits::HasTypeId for Reader<'_,>  {
                 const TYPE_ID: u64 = _private::TYPE_ID;
             }
-            impl<'a> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a> {
+            impl <'a,> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a,>  {
                 fn from(reader: ::capnp::private::layout::StructReader<'a>) -> Self {
-                    Self { reader }
+                    Self { reader,  }
                 }
             }
 
-            impl<'a> ::core::convert::From<Reader<'a>> for ::capnp::dynamic_value::Reader<'a> {
-                fn from(reader: Reader<'a>) -> Self {
-                    Self::Struct(::capnp::dynamic_struct::Reader::new(
-                        reader.reader,
-                        ::capnp::schema::StructSchema::new(
-                            ::capnp::introspect::RawBrandedStructSchema {
-                                generic: &_private::RAW_SCHEMA,
-                                field_types: _private::get_field_types,
-                                annotation_types: _private::get_annotation_types,
-                                type_id: ::core::any::TypeId::of::<Owned>(),
-                            },
-                        ),
-                    ))
+            impl <'a,> ::core::convert::From<Reader<'a,>> for ::capnp::dynamic_value::Reader<'a>  {
+                fn from(reader: Reader<'a,>) -> Self {
+                    Self::Struct(::capnp::dynamic_struct::Reader::new(reader.reader, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
                 }
             }
 
-            impl ::core::fmt::Debug for Reader<'_> {
-                fn fmt(
-                    &self,
-                    f: &mut ::core::fmt::Formatter<'_>,
-                ) -> ::core::result::Result<(), ::core::fmt::Error> {
-                    core::fmt::Debug::fmt(
-                        &::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self),
-                        f,
-                    )
+            impl <> ::core::fmt::Debug for Reader<'_,>  {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::result::Result<(), ::core::fmt::Error> {
+                    core::fmt::Debug::fmt(&::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self), f)
                 }
             }
 
-            impl<'a> ::capnp::traits::FromPointerReader<'a> for Reader<'a> {
-                fn get_from_pointer(
-                    reader: &::capnp::private::layout::PointerReader<'a>,
-                    default: ::core::option::Option<&'a [::capnp::Word]>,
-                ) -> ::capnp::Result<Self> {
+            impl <'a,> ::capnp::traits::FromPointerReader<'a> for Reader<'a,>  {
+                fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
                     ::core::result::Result::Ok(reader.get_struct(default)?.into())
                 }
             }
 
-            impl<'a> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a> {
+            impl <'a,> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a,>  {
                 fn into_internal_struct_reader(self) -> ::capnp::private::layout::StructReader<'a> {
                     self.reader
                 }
             }
 
-            impl<'a> ::capnp::traits::Imbue<'a> for Reader<'a> {
+            impl <'a,> ::capnp::traits::Imbue<'a> for Reader<'a,>  {
                 fn imbue(&mut self, cap_table: &'a ::capnp::private::layout::CapTable) {
-                    self.reader
-                        .imbue(::capnp::private::layout::CapTableReader::from_ref(
-                            cap_table,
-                        ))
+                    self.reader.imbue(::capnp::private::layout::CapTableReader::from_ref(cap_table))
                 }
             }
 
-            impl<'a> Reader<'a> {
-                pub fn reborrow(&self) -> Reader<'_> {
-                    Self { ..*self }
+            impl <'a,> Reader<'a,>  {
+                pub fn reborrow(&self) -> Reader<'_,> {
+                    Self { .. *self }
                 }
 
                 pub fn total_size(&self) -> ::capnp::Result<::capnp::MessageSize> {
                     self.reader.total_size()
                 }
                 #[inline]
-                pub fn get_params(
-                    self,
-                ) -> ::capnp::Result<::capnp::primitive_list::Reader<'a, f64>> {
-                    ::capnp::traits::FromPointerReader::get_from_pointer(
-                        &self.reader.get_pointer_field(0),
-                        ::core::option::Option::None,
-                    )
+                pub fn get_params(self) -> ::capnp::Result<::capnp::primitive_list::Reader<'a,f64>> {
+                    ::capnp::traits::FromPointerReader::get_from_pointer(&self.reader.get_pointer_field(0), ::core::option::Option::None)
                 }
                 #[inline]
                 pub fn has_params(&self) -> bool {
@@ -2134,94 +1323,52 @@ pub mod calculator {
                 }
             }
 
-            pub struct Builder<'a> {
-                builder: ::capnp::private::layout::StructBuilder<'a>,
+            pub struct Builder<'a> { builder: ::capnp::private::layout::StructBuilder<'a> }
+            impl <> ::capnp::traits::HasStructSize for Builder<'_,>  {
+                const STRUCT_SIZE: ::capnp::private::layout::StructSize = ::capnp::private::layout::StructSize { data: 0, pointers: 1 };
             }
-            impl ::capnp::traits::HasStructSize for Builder<'_> {
-                const STRUCT_SIZE: ::capnp::private::layout::StructSize =
-                    ::capnp::private::layout::StructSize {
-                        data: 0,
-                        pointers: 1,
-                    };
-            }
-            impl ::capnp::traits::HasTypeId for Builder<'_> {
+            impl <> ::capnp::traits::HasTypeId for Builder<'_,>  {
                 const TYPE_ID: u64 = _private::TYPE_ID;
             }
-            impl<'a> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a> {
+            impl <'a,> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a,>  {
                 fn from(builder: ::capnp::private::layout::StructBuilder<'a>) -> Self {
-                    Self { builder }
+                    Self { builder,  }
                 }
             }
 
-            impl<'a> ::core::convert::From<Builder<'a>> for ::capnp::dynamic_value::Builder<'a> {
-                fn from(builder: Builder<'a>) -> Self {
-                    Self::Struct(::capnp::dynamic_struct::Builder::new(
-                        builder.builder,
-                        ::capnp::schema::StructSchema::new(
-                            ::capnp::introspect::RawBrandedStructSchema {
-                                generic: &_private::RAW_SCHEMA,
-                                field_types: _private::get_field_types,
-                                annotation_types: _private::get_annotation_types,
-                                type_id: ::core::any::TypeId::of::<Owned>(),
-                            },
-                        ),
-                    ))
+            impl <'a,> ::core::convert::From<Builder<'a,>> for ::capnp::dynamic_value::Builder<'a>  {
+                fn from(builder: Builder<'a,>) -> Self {
+                    Self::Struct(::capnp::dynamic_struct::Builder::new(builder.builder, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
                 }
             }
 
-            impl<'a> ::capnp::traits::ImbueMut<'a> for Builder<'a> {
+            impl <'a,> ::capnp::traits::ImbueMut<'a> for Builder<'a,>  {
                 fn imbue_mut(&mut self, cap_table: &'a mut ::capnp::private::layout::CapTable) {
-                    self.builder
-                        .imbue(::capnp::private::layout::CapTableBuilder::from_ref(
-                            cap_table,
-                        ))
+                    self.builder.imbue(::capnp::private::layout::CapTableBuilder::from_ref(cap_table))
                 }
             }
 
-            impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a> {
-                fn init_pointer(
-                    builder: ::capnp::private::layout::PointerBuilder<'a>,
-                    _size: u32,
-                ) -> Self {
-                    builder
-                        .init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE)
-                        .into()
+            impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a,>  {
+                fn init_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
+                    builder.init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE).into()
                 }
-                fn get_from_pointer(
-                    builder: ::capnp::private::layout::PointerBuilder<'a>,
-                    default: ::core::option::Option<&'a [::capnp::Word]>,
-                ) -> ::capnp::Result<Self> {
-                    ::core::result::Result::Ok(
-                        builder
-                            .get_struct(
-                                <Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE,
-                                default,
-                            )?
-                            .into(),
-                    )
+                fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                    ::core::result::Result::Ok(builder.get_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE, default)?.into())
                 }
             }
 
-            impl ::capnp::traits::SetterInput<Owned> for Reader<'_> {
-                fn set_pointer_builder(
-                    mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                    value: Self,
-                    canonicalize: bool,
-                ) -> ::capnp::Result<()> {
-                    pointer.set_struct(&value.reader, canonicalize)
-                }
+            impl <> ::capnp::traits::SetterInput<Owned<>> for Reader<'_,>  {
+                fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, value: Self, canonicalize: bool) -> ::capnp::Result<()> { pointer.set_struct(&value.reader, canonicalize) }
             }
 
-            impl<'a> Builder<'a> {
-                pub fn into_reader(self) -> Reader<'a> {
+            impl <'a,> Builder<'a,>  {
+                pub fn into_reader(self) -> Reader<'a,> {
                     self.builder.into_reader().into()
                 }
-                pub fn reborrow(&mut self) -> Builder<'_> {
-                    Builder {
-                        builder: self.builder.reborrow(),
-                    }
+                pub fn reborrow(&mut self) -> Builder<'_,> {
+                    Builder { builder: self.builder.reborrow() }
                 }
-                pub fn reborrow_as_reader(&self) -> Reader<'_> {
+                pub fn reborrow_as_reader(&self) -> Reader<'_,> {
                     self.builder.as_reader().into()
                 }
 
@@ -2229,31 +1376,16 @@ pub mod calculator {
                     self.builder.as_reader().total_size()
                 }
                 #[inline]
-                pub fn get_params(
-                    self,
-                ) -> ::capnp::Result<::capnp::primitive_list::Builder<'a, f64>> {
-                    ::capnp::traits::FromPointerBuilder::get_from_pointer(
-                        self.builder.get_pointer_field(0),
-                        ::core::option::Option::None,
-                    )
+                pub fn get_params(self) -> ::capnp::Result<::capnp::primitive_list::Builder<'a,f64>> {
+                    ::capnp::traits::FromPointerBuilder::get_from_pointer(self.builder.get_pointer_field(0), ::core::option::Option::None)
                 }
                 #[inline]
-                pub fn set_params(
-                    &mut self,
-                    value: impl ::capnp::traits::SetterInput<::capnp::primitive_list::Owned<f64>>,
-                ) -> ::capnp::Result<()> {
-                    ::capnp::traits::SetterInput::set_pointer_builder(
-                        self.builder.reborrow().get_pointer_field(0),
-                        value,
-                        false,
-                    )
+                pub fn set_params(&mut self, value: impl ::capnp::traits::SetterInput<::capnp::primitive_list::Owned<f64>>) -> ::capnp::Result<()> {
+                    ::capnp::traits::SetterInput::set_pointer_builder(self.builder.reborrow().get_pointer_field(0), value, false)
                 }
                 #[inline]
-                pub fn init_params(self, size: u32) -> ::capnp::primitive_list::Builder<'a, f64> {
-                    ::capnp::traits::FromPointerBuilder::init_pointer(
-                        self.builder.get_pointer_field(0),
-                        size,
-                    )
+                pub fn init_params(self, size: u32) -> ::capnp::primitive_list::Builder<'a,f64> {
+                    ::capnp::traits::FromPointerBuilder::init_pointer(self.builder.get_pointer_field(0), size)
                 }
                 #[inline]
                 pub fn has_params(&self) -> bool {
@@ -2261,17 +1393,14 @@ pub mod calculator {
                 }
             }
 
-            pub struct Pipeline {
-                _typeless: ::capnp::any_pointer::Pipeline,
-            }
+            pub struct Pipeline { _typeless: ::capnp::any_pointer::Pipeline }
             impl ::capnp::capability::FromTypelessPipeline for Pipeline {
                 fn new(typeless: ::capnp::any_pointer::Pipeline) -> Self {
-                    Self {
-                        _typeless: typeless,
-                    }
+                    Self { _typeless: typeless,  }
                 }
             }
-            impl Pipeline {}
+            impl Pipeline  {
+            }
             mod _private {
                 pub(crate) static ENCODED_NODE: [::capnp::Word; 39] = [
                     ::capnp::word(0, 0, 0, 0, 5, 0, 6, 0),
@@ -2320,24 +1449,19 @@ pub mod calculator {
                         _ => ::capnp::introspect::panic_invalid_field_index(index),
                     }
                 }
-                pub(crate) fn get_annotation_types(
-                    child_index: Option<u16>,
-                    index: u32,
-                ) -> ::capnp::introspect::Type {
+                pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
                     ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
                 }
-                pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena =
-                    ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
-                pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema =
-                    ::capnp::introspect::RawStructSchema::new(
-                        &ARENA,
-                        NONUNION_MEMBERS,
-                        MEMBERS_BY_DISCRIMINANT,
-                        MEMBERS_BY_NAME,
-                    );
-                pub(crate) static NONUNION_MEMBERS: &[u16] = &[0];
-                pub(crate) static MEMBERS_BY_DISCRIMINANT: &[u16] = &[];
-                pub(crate) static MEMBERS_BY_NAME: &[u16] = &[0];
+                pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena = ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
+                pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema = ::capnp::introspect::RawStructSchema::new(
+                    &ARENA,
+                    NONUNION_MEMBERS,
+                    MEMBERS_BY_DISCRIMINANT,
+                    MEMBERS_BY_NAME
+                );
+                pub(crate) static NONUNION_MEMBERS : &[u16] = &[0];
+                pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[];
+                pub(crate) static MEMBERS_BY_NAME : &[u16] = &[0];
                 pub(crate) const TYPE_ID: u64 = 0xb191_60df_70b8_7717;
             }
         }
@@ -2345,105 +1469,59 @@ pub mod calculator {
         pub mod call_results {
             #[derive(Copy, Clone)]
             pub struct Owned(());
-            impl ::capnp::introspect::Introspect for Owned {
-                fn introspect() -> ::capnp::introspect::Type {
-                    ::capnp::introspect::TypeVariant::Struct(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    )
-                    .into()
-                }
-            }
-            impl ::capnp::traits::Owned for Owned {
-                type Reader<'a> = Reader<'a>;
-                type Builder<'a> = Builder<'a>;
-            }
-            impl ::capnp::traits::OwnedStruct for Owned {
-                type Reader<'a> = Reader<'a>;
-                type Builder<'a> = Builder<'a>;
-            }
-            impl ::capnp::traits::Pipelined for Owned {
-                type Pipeline = Pipeline;
+            impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Struct(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types, annotation_types: _private::get_annotation_types, type_id: ::core::any::TypeId::of::<Owned>() }).into() } }
+            impl ::capnp::traits::Owned for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+            impl ::capnp::traits::OwnedStruct for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+            impl ::capnp::traits::Pipelined for Owned { type Pipeline = Pipeline; }
+
+            pub struct Reader<'a> { reader: ::capnp::private::layout::StructReader<'a> }
+            impl <> ::core::marker::Copy for Reader<'_,>  {}
+            impl <> ::core::clone::Clone for Reader<'_,>  {
+                fn clone(&self) -> Self { *self }
             }
 
-            pub struct Reader<'a> {
-                reader: ::capnp::private::layout::StructReader<'a>,
-            }
-            impl ::core::marker::Copy for Reader<'_> {}
-            impl ::core::clone::Clone for Reader<'_> {
-                fn clone(&self) -> Self {
-                    *self
-                }
-            }
-
-            impl ::capnp::traits::HasTypeId for Reader<'_> {
+            impl <> ::capnp::traits::HasTypeId for Reader<'_,>  {
                 const TYPE_ID: u64 = _private::TYPE_ID;
             }
-            impl<'a> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a> {
+            impl <'a,> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a,>  {
                 fn from(reader: ::capnp::private::layout::StructReader<'a>) -> Self {
-                    Self { reader }
+                    Self { reader,  }
                 }
             }
 
-            impl<'a> ::core::convert::From<Reader<'a>> for ::capnp::dynamic_value::Reader<'a> {
-                fn from(reader: Reader<'a>) -> Self {
-                    Self::Struct(::capnp::dynamic_struct::Reader::new(
-                        reader.reader,
-                        ::capnp::schema::StructSchema::new(
-                            ::capnp::introspect::RawBrandedStructSchema {
-                                generic: &_private::RAW_SCHEMA,
-                                field_types: _private::get_field_types,
-                                annotation_types: _private::get_annotation_types,
-                                type_id: ::core::any::TypeId::of::<Owned>(),
-                            },
-                        ),
-                    ))
+            impl <'a,> ::core::convert::From<Reader<'a,>> for ::capnp::dynamic_value::Reader<'a>  {
+                fn from(reader: Reader<'a,>) -> Self {
+                    Self::Struct(::capnp::dynamic_struct::Reader::new(reader.reader, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
                 }
             }
 
-            impl ::core::fmt::Debug for Reader<'_> {
-                fn fmt(
-                    &self,
-                    f: &mut ::core::fmt::Formatter<'_>,
-                ) -> ::core::result::Result<(), ::core::fmt::Error> {
-                    core::fmt::Debug::fmt(
-                        &::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self),
-                        f,
-                    )
+            impl <> ::core::fmt::Debug for Reader<'_,>  {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::result::Result<(), ::core::fmt::Error> {
+                    core::fmt::Debug::fmt(&::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self), f)
                 }
             }
 
-            impl<'a> ::capnp::traits::FromPointerReader<'a> for Reader<'a> {
-                fn get_from_pointer(
-                    reader: &::capnp::private::layout::PointerReader<'a>,
-                    default: ::core::option::Option<&'a [::capnp::Word]>,
-                ) -> ::capnp::Result<Self> {
+            impl <'a,> ::capnp::traits::FromPointerReader<'a> for Reader<'a,>  {
+                fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
                     ::core::result::Result::Ok(reader.get_struct(default)?.into())
                 }
             }
 
-            impl<'a> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a> {
+            impl <'a,> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a,>  {
                 fn into_internal_struct_reader(self) -> ::capnp::private::layout::StructReader<'a> {
                     self.reader
                 }
             }
 
-            impl<'a> ::capnp::traits::Imbue<'a> for Reader<'a> {
+            impl <'a,> ::capnp::traits::Imbue<'a> for Reader<'a,>  {
                 fn imbue(&mut self, cap_table: &'a ::capnp::private::layout::CapTable) {
-                    self.reader
-                        .imbue(::capnp::private::layout::CapTableReader::from_ref(
-                            cap_table,
-                        ))
+                    self.reader.imbue(::capnp::private::layout::CapTableReader::from_ref(cap_table))
                 }
             }
 
-            impl Reader<'_> {
-                pub fn reborrow(&self) -> Reader<'_> {
-                    Self { ..*self }
+            impl <> Reader<'_,>  {
+                pub fn reborrow(&self) -> Reader<'_,> {
+                    Self { .. *self }
                 }
 
                 pub fn total_size(&self) -> ::capnp::Result<::capnp::MessageSize> {
@@ -2455,94 +1533,52 @@ pub mod calculator {
                 }
             }
 
-            pub struct Builder<'a> {
-                builder: ::capnp::private::layout::StructBuilder<'a>,
+            pub struct Builder<'a> { builder: ::capnp::private::layout::StructBuilder<'a> }
+            impl <> ::capnp::traits::HasStructSize for Builder<'_,>  {
+                const STRUCT_SIZE: ::capnp::private::layout::StructSize = ::capnp::private::layout::StructSize { data: 1, pointers: 0 };
             }
-            impl ::capnp::traits::HasStructSize for Builder<'_> {
-                const STRUCT_SIZE: ::capnp::private::layout::StructSize =
-                    ::capnp::private::layout::StructSize {
-                        data: 1,
-                        pointers: 0,
-                    };
-            }
-            impl ::capnp::traits::HasTypeId for Builder<'_> {
+            impl <> ::capnp::traits::HasTypeId for Builder<'_,>  {
                 const TYPE_ID: u64 = _private::TYPE_ID;
             }
-            impl<'a> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a> {
+            impl <'a,> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a,>  {
                 fn from(builder: ::capnp::private::layout::StructBuilder<'a>) -> Self {
-                    Self { builder }
+                    Self { builder,  }
                 }
             }
 
-            impl<'a> ::core::convert::From<Builder<'a>> for ::capnp::dynamic_value::Builder<'a> {
-                fn from(builder: Builder<'a>) -> Self {
-                    Self::Struct(::capnp::dynamic_struct::Builder::new(
-                        builder.builder,
-                        ::capnp::schema::StructSchema::new(
-                            ::capnp::introspect::RawBrandedStructSchema {
-                                generic: &_private::RAW_SCHEMA,
-                                field_types: _private::get_field_types,
-                                annotation_types: _private::get_annotation_types,
-                                type_id: ::core::any::TypeId::of::<Owned>(),
-                            },
-                        ),
-                    ))
+            impl <'a,> ::core::convert::From<Builder<'a,>> for ::capnp::dynamic_value::Builder<'a>  {
+                fn from(builder: Builder<'a,>) -> Self {
+                    Self::Struct(::capnp::dynamic_struct::Builder::new(builder.builder, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
                 }
             }
 
-            impl<'a> ::capnp::traits::ImbueMut<'a> for Builder<'a> {
+            impl <'a,> ::capnp::traits::ImbueMut<'a> for Builder<'a,>  {
                 fn imbue_mut(&mut self, cap_table: &'a mut ::capnp::private::layout::CapTable) {
-                    self.builder
-                        .imbue(::capnp::private::layout::CapTableBuilder::from_ref(
-                            cap_table,
-                        ))
+                    self.builder.imbue(::capnp::private::layout::CapTableBuilder::from_ref(cap_table))
                 }
             }
 
-            impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a> {
-                fn init_pointer(
-                    builder: ::capnp::private::layout::PointerBuilder<'a>,
-                    _size: u32,
-                ) -> Self {
-                    builder
-                        .init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE)
-                        .into()
+            impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a,>  {
+                fn init_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
+                    builder.init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE).into()
                 }
-                fn get_from_pointer(
-                    builder: ::capnp::private::layout::PointerBuilder<'a>,
-                    default: ::core::option::Option<&'a [::capnp::Word]>,
-                ) -> ::capnp::Result<Self> {
-                    ::core::result::Result::Ok(
-                        builder
-                            .get_struct(
-                                <Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE,
-                                default,
-                            )?
-                            .into(),
-                    )
+                fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                    ::core::result::Result::Ok(builder.get_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE, default)?.into())
                 }
             }
 
-            impl ::capnp::traits::SetterInput<Owned> for Reader<'_> {
-                fn set_pointer_builder(
-                    mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                    value: Self,
-                    canonicalize: bool,
-                ) -> ::capnp::Result<()> {
-                    pointer.set_struct(&value.reader, canonicalize)
-                }
+            impl <> ::capnp::traits::SetterInput<Owned<>> for Reader<'_,>  {
+                fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, value: Self, canonicalize: bool) -> ::capnp::Result<()> { pointer.set_struct(&value.reader, canonicalize) }
             }
 
-            impl<'a> Builder<'a> {
-                pub fn into_reader(self) -> Reader<'a> {
+            impl <'a,> Builder<'a,>  {
+                pub fn into_reader(self) -> Reader<'a,> {
                     self.builder.into_reader().into()
                 }
-                pub fn reborrow(&mut self) -> Builder<'_> {
-                    Builder {
-                        builder: self.builder.reborrow(),
-                    }
+                pub fn reborrow(&mut self) -> Builder<'_,> {
+                    Builder { builder: self.builder.reborrow() }
                 }
-                pub fn reborrow_as_reader(&self) -> Reader<'_> {
+                pub fn reborrow_as_reader(&self) -> Reader<'_,> {
                     self.builder.as_reader().into()
                 }
 
@@ -2554,22 +1590,19 @@ pub mod calculator {
                     self.builder.get_data_field::<f64>(0)
                 }
                 #[inline]
-                pub fn set_value(&mut self, value: f64) {
+                pub fn set_value(&mut self, value: f64)  {
                     self.builder.set_data_field::<f64>(0, value);
                 }
             }
 
-            pub struct Pipeline {
-                _typeless: ::capnp::any_pointer::Pipeline,
-            }
+            pub struct Pipeline { _typeless: ::capnp::any_pointer::Pipeline }
             impl ::capnp::capability::FromTypelessPipeline for Pipeline {
                 fn new(typeless: ::capnp::any_pointer::Pipeline) -> Self {
-                    Self {
-                        _typeless: typeless,
-                    }
+                    Self { _typeless: typeless,  }
                 }
             }
-            impl Pipeline {}
+            impl Pipeline  {
+            }
             mod _private {
                 pub(crate) static ENCODED_NODE: [::capnp::Word; 35] = [
                     ::capnp::word(0, 0, 0, 0, 5, 0, 6, 0),
@@ -2614,24 +1647,19 @@ pub mod calculator {
                         _ => ::capnp::introspect::panic_invalid_field_index(index),
                     }
                 }
-                pub(crate) fn get_annotation_types(
-                    child_index: Option<u16>,
-                    index: u32,
-                ) -> ::capnp::introspect::Type {
+                pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
                     ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
                 }
-                pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena =
-                    ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
-                pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema =
-                    ::capnp::introspect::RawStructSchema::new(
-                        &ARENA,
-                        NONUNION_MEMBERS,
-                        MEMBERS_BY_DISCRIMINANT,
-                        MEMBERS_BY_NAME,
-                    );
-                pub(crate) static NONUNION_MEMBERS: &[u16] = &[0];
-                pub(crate) static MEMBERS_BY_DISCRIMINANT: &[u16] = &[];
-                pub(crate) static MEMBERS_BY_NAME: &[u16] = &[0];
+                pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena = ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
+                pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema = ::capnp::introspect::RawStructSchema::new(
+                    &ARENA,
+                    NONUNION_MEMBERS,
+                    MEMBERS_BY_DISCRIMINANT,
+                    MEMBERS_BY_NAME
+                );
+                pub(crate) static NONUNION_MEMBERS : &[u16] = &[0];
+                pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[];
+                pub(crate) static MEMBERS_BY_NAME : &[u16] = &[0];
                 pub(crate) const TYPE_ID: u64 = 0xc0e0_abf7_6914_dead;
             }
         }
@@ -2647,33 +1675,14 @@ pub mod calculator {
     }
 
     impl ::capnp::introspect::Introspect for Operator {
-        fn introspect() -> ::capnp::introspect::Type {
-            ::capnp::introspect::TypeVariant::Enum(::capnp::introspect::RawEnumSchema::new(
-                &operator::ARENA,
-                operator::get_annotation_types,
-            ))
-            .into()
-        }
+        fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Enum(::capnp::introspect::RawEnumSchema::new(&operator::ARENA, operator::get_annotation_types)).into() }
     }
     impl ::core::convert::From<Operator> for ::capnp::dynamic_value::Reader<'_> {
-        fn from(e: Operator) -> Self {
-            ::capnp::dynamic_value::Enum::new(
-                e.into(),
-                ::capnp::introspect::RawEnumSchema::new(
-                    &operator::ARENA,
-                    operator::get_annotation_types,
-                )
-                .into(),
-            )
-            .into()
-        }
+        fn from(e: Operator) -> Self { ::capnp::dynamic_value::Enum::new(e.into(), ::capnp::introspect::RawEnumSchema::new(&operator::ARENA, operator::get_annotation_types).into()).into() }
     }
     impl ::core::convert::TryFrom<u16> for Operator {
         type Error = ::capnp::NotInSchema;
-        fn try_from(
-            value: u16,
-        ) -> ::core::result::Result<Self, <Operator as ::core::convert::TryFrom<u16>>::Error>
-        {
+        fn try_from(value: u16) -> ::core::result::Result<Self, <Operator as ::core::convert::TryFrom<u16>>::Error> {
             match value {
                 0 => ::core::result::Result::Ok(Self::Add),
                 1 => ::core::result::Result::Ok(Self::Subtract),
@@ -2685,179 +1694,121 @@ pub mod calculator {
     }
     impl From<Operator> for u16 {
         #[inline]
-        fn from(x: Operator) -> u16 {
-            x as u16
-        }
+        fn from(x: Operator) -> u16 { x as u16 }
     }
     impl ::capnp::traits::HasTypeId for Operator {
         const TYPE_ID: u64 = 0x8793_4078_61e6_dfe6u64;
     }
     mod operator {
-        pub(crate) static ENCODED_NODE: [::capnp::Word; 37] = [
-            ::capnp::word(0, 0, 0, 0, 5, 0, 6, 0),
-            ::capnp::word(230, 223, 230, 97, 120, 64, 147, 135),
-            ::capnp::word(28, 0, 0, 0, 2, 0, 0, 0),
-            ::capnp::word(54, 204, 53, 223, 146, 51, 152, 151),
-            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(21, 0, 0, 0, 42, 1, 0, 0),
-            ::capnp::word(37, 0, 0, 0, 7, 0, 0, 0),
-            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(33, 0, 0, 0, 103, 0, 0, 0),
-            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(99, 97, 108, 99, 117, 108, 97, 116),
-            ::capnp::word(111, 114, 46, 99, 97, 112, 110, 112),
-            ::capnp::word(58, 67, 97, 108, 99, 117, 108, 97),
-            ::capnp::word(116, 111, 114, 46, 79, 112, 101, 114),
-            ::capnp::word(97, 116, 111, 114, 0, 0, 0, 0),
-            ::capnp::word(0, 0, 0, 0, 1, 0, 1, 0),
-            ::capnp::word(16, 0, 0, 0, 1, 0, 2, 0),
-            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(41, 0, 0, 0, 34, 0, 0, 0),
-            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(1, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(33, 0, 0, 0, 74, 0, 0, 0),
-            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(2, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(29, 0, 0, 0, 74, 0, 0, 0),
-            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(3, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(25, 0, 0, 0, 58, 0, 0, 0),
-            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(97, 100, 100, 0, 0, 0, 0, 0),
-            ::capnp::word(115, 117, 98, 116, 114, 97, 99, 116),
-            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(109, 117, 108, 116, 105, 112, 108, 121),
-            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
-            ::capnp::word(100, 105, 118, 105, 100, 101, 0, 0),
-        ];
-        pub(crate) fn get_annotation_types(
-            child_index: Option<u16>,
-            index: u32,
-        ) -> ::capnp::introspect::Type {
-            ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
-        }
-        pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena =
-            ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
+    pub(crate) static ENCODED_NODE: [::capnp::Word; 37] = [
+        ::capnp::word(0, 0, 0, 0, 5, 0, 6, 0),
+        ::capnp::word(230, 223, 230, 97, 120, 64, 147, 135),
+        ::capnp::word(28, 0, 0, 0, 2, 0, 0, 0),
+        ::capnp::word(54, 204, 53, 223, 146, 51, 152, 151),
+        ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(21, 0, 0, 0, 42, 1, 0, 0),
+        ::capnp::word(37, 0, 0, 0, 7, 0, 0, 0),
+        ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(33, 0, 0, 0, 103, 0, 0, 0),
+        ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(99, 97, 108, 99, 117, 108, 97, 116),
+        ::capnp::word(111, 114, 46, 99, 97, 112, 110, 112),
+        ::capnp::word(58, 67, 97, 108, 99, 117, 108, 97),
+        ::capnp::word(116, 111, 114, 46, 79, 112, 101, 114),
+        ::capnp::word(97, 116, 111, 114, 0, 0, 0, 0),
+        ::capnp::word(0, 0, 0, 0, 1, 0, 1, 0),
+        ::capnp::word(16, 0, 0, 0, 1, 0, 2, 0),
+        ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(41, 0, 0, 0, 34, 0, 0, 0),
+        ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(1, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(33, 0, 0, 0, 74, 0, 0, 0),
+        ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(2, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(29, 0, 0, 0, 74, 0, 0, 0),
+        ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(3, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(25, 0, 0, 0, 58, 0, 0, 0),
+        ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(97, 100, 100, 0, 0, 0, 0, 0),
+        ::capnp::word(115, 117, 98, 116, 114, 97, 99, 116),
+        ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(109, 117, 108, 116, 105, 112, 108, 121),
+        ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+        ::capnp::word(100, 105, 118, 105, 100, 101, 0, 0),
+    ];
+    pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
+        ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
+    }
+    pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena = ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
     }
 
     pub mod evaluate_params {
         #[derive(Copy, Clone)]
         pub struct Owned(());
-        impl ::capnp::introspect::Introspect for Owned {
-            fn introspect() -> ::capnp::introspect::Type {
-                ::capnp::introspect::TypeVariant::Struct(
-                    ::capnp::introspect::RawBrandedStructSchema {
-                        generic: &_private::RAW_SCHEMA,
-                        field_types: _private::get_field_types,
-                        annotation_types: _private::get_annotation_types,
-                        type_id: ::core::any::TypeId::of::<Owned>(),
-                    },
-                )
-                .into()
-            }
-        }
-        impl ::capnp::traits::Owned for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::OwnedStruct for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::Pipelined for Owned {
-            type Pipeline = Pipeline;
+        impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Struct(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types, annotation_types: _private::get_annotation_types, type_id: ::core::any::TypeId::of::<Owned>() }).into() } }
+        impl ::capnp::traits::Owned for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::OwnedStruct for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::Pipelined for Owned { type Pipeline = Pipeline; }
+
+        pub struct Reader<'a> { reader: ::capnp::private::layout::StructReader<'a> }
+        impl <> ::core::marker::Copy for Reader<'_,>  {}
+        impl <> ::core::clone::Clone for Reader<'_,>  {
+            fn clone(&self) -> Self { *self }
         }
 
-        pub struct Reader<'a> {
-            reader: ::capnp::private::layout::StructReader<'a>,
-        }
-        impl ::core::marker::Copy for Reader<'_> {}
-        impl ::core::clone::Clone for Reader<'_> {
-            fn clone(&self) -> Self {
-                *self
-            }
-        }
-
-        impl ::capnp::traits::HasTypeId for Reader<'_> {
+        impl <> ::capnp::traits::HasTypeId for Reader<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a,>  {
             fn from(reader: ::capnp::private::layout::StructReader<'a>) -> Self {
-                Self { reader }
+                Self { reader,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Reader<'a>> for ::capnp::dynamic_value::Reader<'a> {
-            fn from(reader: Reader<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Reader::new(
-                    reader.reader,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Reader<'a,>> for ::capnp::dynamic_value::Reader<'a>  {
+            fn from(reader: Reader<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Reader::new(reader.reader, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl ::core::fmt::Debug for Reader<'_> {
-            fn fmt(
-                &self,
-                f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::result::Result<(), ::core::fmt::Error> {
-                core::fmt::Debug::fmt(
-                    &::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self),
-                    f,
-                )
+        impl <> ::core::fmt::Debug for Reader<'_,>  {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::result::Result<(), ::core::fmt::Error> {
+                core::fmt::Debug::fmt(&::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self), f)
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerReader<'a> for Reader<'a> {
-            fn get_from_pointer(
-                reader: &::capnp::private::layout::PointerReader<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
+        impl <'a,> ::capnp::traits::FromPointerReader<'a> for Reader<'a,>  {
+            fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
                 ::core::result::Result::Ok(reader.get_struct(default)?.into())
             }
         }
 
-        impl<'a> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a,>  {
             fn into_internal_struct_reader(self) -> ::capnp::private::layout::StructReader<'a> {
                 self.reader
             }
         }
 
-        impl<'a> ::capnp::traits::Imbue<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::Imbue<'a> for Reader<'a,>  {
             fn imbue(&mut self, cap_table: &'a ::capnp::private::layout::CapTable) {
-                self.reader
-                    .imbue(::capnp::private::layout::CapTableReader::from_ref(
-                        cap_table,
-                    ))
+                self.reader.imbue(::capnp::private::layout::CapTableReader::from_ref(cap_table))
             }
         }
 
-        impl<'a> Reader<'a> {
-            pub fn reborrow(&self) -> Reader<'_> {
-                Self { ..*self }
+        impl <'a,> Reader<'a,>  {
+            pub fn reborrow(&self) -> Reader<'_,> {
+                Self { .. *self }
             }
 
             pub fn total_size(&self) -> ::capnp::Result<::capnp::MessageSize> {
                 self.reader.total_size()
             }
             #[inline]
-            pub fn get_expression(
-                self,
-            ) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::expression::Reader<'a>>
-            {
-                ::capnp::traits::FromPointerReader::get_from_pointer(
-                    &self.reader.get_pointer_field(0),
-                    ::core::option::Option::None,
-                )
+            pub fn get_expression(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::expression::Reader<'a>> {
+                ::capnp::traits::FromPointerReader::get_from_pointer(&self.reader.get_pointer_field(0), ::core::option::Option::None)
             }
             #[inline]
             pub fn has_expression(&self) -> bool {
@@ -2865,94 +1816,52 @@ pub mod calculator {
             }
         }
 
-        pub struct Builder<'a> {
-            builder: ::capnp::private::layout::StructBuilder<'a>,
+        pub struct Builder<'a> { builder: ::capnp::private::layout::StructBuilder<'a> }
+        impl <> ::capnp::traits::HasStructSize for Builder<'_,>  {
+            const STRUCT_SIZE: ::capnp::private::layout::StructSize = ::capnp::private::layout::StructSize { data: 0, pointers: 1 };
         }
-        impl ::capnp::traits::HasStructSize for Builder<'_> {
-            const STRUCT_SIZE: ::capnp::private::layout::StructSize =
-                ::capnp::private::layout::StructSize {
-                    data: 0,
-                    pointers: 1,
-                };
-        }
-        impl ::capnp::traits::HasTypeId for Builder<'_> {
+        impl <> ::capnp::traits::HasTypeId for Builder<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a,>  {
             fn from(builder: ::capnp::private::layout::StructBuilder<'a>) -> Self {
-                Self { builder }
+                Self { builder,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Builder<'a>> for ::capnp::dynamic_value::Builder<'a> {
-            fn from(builder: Builder<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Builder::new(
-                    builder.builder,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Builder<'a,>> for ::capnp::dynamic_value::Builder<'a>  {
+            fn from(builder: Builder<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Builder::new(builder.builder, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl<'a> ::capnp::traits::ImbueMut<'a> for Builder<'a> {
+        impl <'a,> ::capnp::traits::ImbueMut<'a> for Builder<'a,>  {
             fn imbue_mut(&mut self, cap_table: &'a mut ::capnp::private::layout::CapTable) {
-                self.builder
-                    .imbue(::capnp::private::layout::CapTableBuilder::from_ref(
-                        cap_table,
-                    ))
+                self.builder.imbue(::capnp::private::layout::CapTableBuilder::from_ref(cap_table))
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a> {
-            fn init_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                _size: u32,
-            ) -> Self {
-                builder
-                    .init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE)
-                    .into()
+        impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a,>  {
+            fn init_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
+                builder.init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE).into()
             }
-            fn get_from_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
-                ::core::result::Result::Ok(
-                    builder
-                        .get_struct(
-                            <Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE,
-                            default,
-                        )?
-                        .into(),
-                )
+            fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                ::core::result::Result::Ok(builder.get_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE, default)?.into())
             }
         }
 
-        impl ::capnp::traits::SetterInput<Owned> for Reader<'_> {
-            fn set_pointer_builder(
-                mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                value: Self,
-                canonicalize: bool,
-            ) -> ::capnp::Result<()> {
-                pointer.set_struct(&value.reader, canonicalize)
-            }
+        impl <> ::capnp::traits::SetterInput<Owned<>> for Reader<'_,>  {
+            fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, value: Self, canonicalize: bool) -> ::capnp::Result<()> { pointer.set_struct(&value.reader, canonicalize) }
         }
 
-        impl<'a> Builder<'a> {
-            pub fn into_reader(self) -> Reader<'a> {
+        impl <'a,> Builder<'a,>  {
+            pub fn into_reader(self) -> Reader<'a,> {
                 self.builder.into_reader().into()
             }
-            pub fn reborrow(&mut self) -> Builder<'_> {
-                Builder {
-                    builder: self.builder.reborrow(),
-                }
+            pub fn reborrow(&mut self) -> Builder<'_,> {
+                Builder { builder: self.builder.reborrow() }
             }
-            pub fn reborrow_as_reader(&self) -> Reader<'_> {
+            pub fn reborrow_as_reader(&self) -> Reader<'_,> {
                 self.builder.as_reader().into()
             }
 
@@ -2960,35 +1869,16 @@ pub mod calculator {
                 self.builder.as_reader().total_size()
             }
             #[inline]
-            pub fn get_expression(
-                self,
-            ) -> ::capnp::Result<
-                crate::schemas::calculator_capnp::calculator::expression::Builder<'a>,
-            > {
-                ::capnp::traits::FromPointerBuilder::get_from_pointer(
-                    self.builder.get_pointer_field(0),
-                    ::core::option::Option::None,
-                )
+            pub fn get_expression(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::expression::Builder<'a>> {
+                ::capnp::traits::FromPointerBuilder::get_from_pointer(self.builder.get_pointer_field(0), ::core::option::Option::None)
             }
             #[inline]
-            pub fn set_expression(
-                &mut self,
-                value: crate::schemas::calculator_capnp::calculator::expression::Reader<'_>,
-            ) -> ::capnp::Result<()> {
-                ::capnp::traits::SetterInput::set_pointer_builder(
-                    self.builder.reborrow().get_pointer_field(0),
-                    value,
-                    false,
-                )
+            pub fn set_expression(&mut self, value: crate::schemas::calculator_capnp::calculator::expression::Reader<'_>) -> ::capnp::Result<()> {
+                ::capnp::traits::SetterInput::set_pointer_builder(self.builder.reborrow().get_pointer_field(0), value, false)
             }
             #[inline]
-            pub fn init_expression(
-                self,
-            ) -> crate::schemas::calculator_capnp::calculator::expression::Builder<'a> {
-                ::capnp::traits::FromPointerBuilder::init_pointer(
-                    self.builder.get_pointer_field(0),
-                    0,
-                )
+            pub fn init_expression(self, ) -> crate::schemas::calculator_capnp::calculator::expression::Builder<'a> {
+                ::capnp::traits::FromPointerBuilder::init_pointer(self.builder.get_pointer_field(0), 0)
             }
             #[inline]
             pub fn has_expression(&self) -> bool {
@@ -2996,20 +1886,14 @@ pub mod calculator {
             }
         }
 
-        pub struct Pipeline {
-            _typeless: ::capnp::any_pointer::Pipeline,
-        }
+        pub struct Pipeline { _typeless: ::capnp::any_pointer::Pipeline }
         impl ::capnp::capability::FromTypelessPipeline for Pipeline {
             fn new(typeless: ::capnp::any_pointer::Pipeline) -> Self {
-                Self {
-                    _typeless: typeless,
-                }
+                Self { _typeless: typeless,  }
             }
         }
-        impl Pipeline {
-            pub fn get_expression(
-                &self,
-            ) -> crate::schemas::calculator_capnp::calculator::expression::Pipeline {
+        impl Pipeline  {
+            pub fn get_expression(&self) -> crate::schemas::calculator_capnp::calculator::expression::Pipeline {
                 ::capnp::capability::FromTypelessPipeline::new(self._typeless.get_pointer_field(0))
             }
         }
@@ -3057,24 +1941,19 @@ pub mod calculator {
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
-            pub(crate) fn get_annotation_types(
-                child_index: Option<u16>,
-                index: u32,
-            ) -> ::capnp::introspect::Type {
+            pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
                 ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
             }
-            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena =
-                ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
-            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema =
-                ::capnp::introspect::RawStructSchema::new(
-                    &ARENA,
-                    NONUNION_MEMBERS,
-                    MEMBERS_BY_DISCRIMINANT,
-                    MEMBERS_BY_NAME,
-                );
-            pub(crate) static NONUNION_MEMBERS: &[u16] = &[0];
-            pub(crate) static MEMBERS_BY_DISCRIMINANT: &[u16] = &[];
-            pub(crate) static MEMBERS_BY_NAME: &[u16] = &[0];
+            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena = ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
+            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema = ::capnp::introspect::RawStructSchema::new(
+                &ARENA,
+                NONUNION_MEMBERS,
+                MEMBERS_BY_DISCRIMINANT,
+                MEMBERS_BY_NAME
+            );
+            pub(crate) static NONUNION_MEMBERS : &[u16] = &[0];
+            pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[];
+            pub(crate) static MEMBERS_BY_NAME : &[u16] = &[0];
             pub(crate) const TYPE_ID: u64 = 0xbb0e_aae1_557a_36d4;
         }
     }
@@ -3082,121 +1961,67 @@ pub mod calculator {
     pub mod evaluate_results {
         #[derive(Copy, Clone)]
         pub struct Owned(());
-        impl ::capnp::introspect::Introspect for Owned {
-            fn introspect() -> ::capnp::introspect::Type {
-                ::capnp::introspect::TypeVariant::Struct(
-                    ::capnp::introspect::RawBrandedStructSchema {
-                        generic: &_private::RAW_SCHEMA,
-                        field_types: _private::get_field_types,
-                        annotation_types: _private::get_annotation_types,
-                        type_id: ::core::any::TypeId::of::<Owned>(),
-                    },
-                )
-                .into()
-            }
-        }
-        impl ::capnp::traits::Owned for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::OwnedStruct for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::Pipelined for Owned {
-            type Pipeline = Pipeline;
+        impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Struct(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types, annotation_types: _private::get_annotation_types, type_id: ::core::any::TypeId::of::<Owned>() }).into() } }
+        impl ::capnp::traits::Owned for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::OwnedStruct for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::Pipelined for Owned { type Pipeline = Pipeline; }
+
+        pub struct Reader<'a> { reader: ::capnp::private::layout::StructReader<'a> }
+        impl <> ::core::marker::Copy for Reader<'_,>  {}
+        impl <> ::core::clone::Clone for Reader<'_,>  {
+            fn clone(&self) -> Self { *self }
         }
 
-        pub struct Reader<'a> {
-            reader: ::capnp::private::layout::StructReader<'a>,
-        }
-        impl ::core::marker::Copy for Reader<'_> {}
-        impl ::core::clone::Clone for Reader<'_> {
-            fn clone(&self) -> Self {
-                *self
-            }
-        }
-
-        impl ::capnp::traits::HasTypeId for Reader<'_> {
+        impl <> ::capnp::traits::HasTypeId for Reader<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a,>  {
             fn from(reader: ::capnp::private::layout::StructReader<'a>) -> Self {
-                Self { reader }
+                Self { reader,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Reader<'a>> for ::capnp::dynamic_value::Reader<'a> {
-            fn from(reader: Reader<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Reader::new(
-                    reader.reader,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Reader<'a,>> for ::capnp::dynamic_value::Reader<'a>  {
+            fn from(reader: Reader<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Reader::new(reader.reader, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl ::core::fmt::Debug for Reader<'_> {
-            fn fmt(
-                &self,
-                f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::result::Result<(), ::core::fmt::Error> {
-                core::fmt::Debug::fmt(
-                    &::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self),
-                    f,
-                )
+        impl <> ::core::fmt::Debug for Reader<'_,>  {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::result::Result<(), ::core::fmt::Error> {
+                core::fmt::Debug::fmt(&::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self), f)
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerReader<'a> for Reader<'a> {
-            fn get_from_pointer(
-                reader: &::capnp::private::layout::PointerReader<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
+        impl <'a,> ::capnp::traits::FromPointerReader<'a> for Reader<'a,>  {
+            fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
                 ::core::result::Result::Ok(reader.get_struct(default)?.into())
             }
         }
 
-        impl<'a> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a,>  {
             fn into_internal_struct_reader(self) -> ::capnp::private::layout::StructReader<'a> {
                 self.reader
             }
         }
 
-        impl<'a> ::capnp::traits::Imbue<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::Imbue<'a> for Reader<'a,>  {
             fn imbue(&mut self, cap_table: &'a ::capnp::private::layout::CapTable) {
-                self.reader
-                    .imbue(::capnp::private::layout::CapTableReader::from_ref(
-                        cap_table,
-                    ))
+                self.reader.imbue(::capnp::private::layout::CapTableReader::from_ref(cap_table))
             }
         }
 
-        impl<'a> Reader<'a> {
-            pub fn reborrow(&self) -> Reader<'_> {
-                Self { ..*self }
+        impl <'a,> Reader<'a,>  {
+            pub fn reborrow(&self) -> Reader<'_,> {
+                Self { .. *self }
             }
 
             pub fn total_size(&self) -> ::capnp::Result<::capnp::MessageSize> {
                 self.reader.total_size()
             }
             #[inline]
-            pub fn get_value(
-                self,
-            ) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::value::Client>
-            {
-                match self.reader.get_pointer_field(0).get_capability() {
-                    ::core::result::Result::Ok(c) => {
-                        ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c))
-                    }
-                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
-                }
+            pub fn get_value(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::value::Client> {
+                match self.reader.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
             }
             #[inline]
             pub fn has_value(&self) -> bool {
@@ -3204,94 +2029,52 @@ pub mod calculator {
             }
         }
 
-        pub struct Builder<'a> {
-            builder: ::capnp::private::layout::StructBuilder<'a>,
+        pub struct Builder<'a> { builder: ::capnp::private::layout::StructBuilder<'a> }
+        impl <> ::capnp::traits::HasStructSize for Builder<'_,>  {
+            const STRUCT_SIZE: ::capnp::private::layout::StructSize = ::capnp::private::layout::StructSize { data: 0, pointers: 1 };
         }
-        impl ::capnp::traits::HasStructSize for Builder<'_> {
-            const STRUCT_SIZE: ::capnp::private::layout::StructSize =
-                ::capnp::private::layout::StructSize {
-                    data: 0,
-                    pointers: 1,
-                };
-        }
-        impl ::capnp::traits::HasTypeId for Builder<'_> {
+        impl <> ::capnp::traits::HasTypeId for Builder<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a,>  {
             fn from(builder: ::capnp::private::layout::StructBuilder<'a>) -> Self {
-                Self { builder }
+                Self { builder,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Builder<'a>> for ::capnp::dynamic_value::Builder<'a> {
-            fn from(builder: Builder<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Builder::new(
-                    builder.builder,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Builder<'a,>> for ::capnp::dynamic_value::Builder<'a>  {
+            fn from(builder: Builder<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Builder::new(builder.builder, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl<'a> ::capnp::traits::ImbueMut<'a> for Builder<'a> {
+        impl <'a,> ::capnp::traits::ImbueMut<'a> for Builder<'a,>  {
             fn imbue_mut(&mut self, cap_table: &'a mut ::capnp::private::layout::CapTable) {
-                self.builder
-                    .imbue(::capnp::private::layout::CapTableBuilder::from_ref(
-                        cap_table,
-                    ))
+                self.builder.imbue(::capnp::private::layout::CapTableBuilder::from_ref(cap_table))
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a> {
-            fn init_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                _size: u32,
-            ) -> Self {
-                builder
-                    .init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE)
-                    .into()
+        impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a,>  {
+            fn init_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
+                builder.init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE).into()
             }
-            fn get_from_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
-                ::core::result::Result::Ok(
-                    builder
-                        .get_struct(
-                            <Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE,
-                            default,
-                        )?
-                        .into(),
-                )
+            fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                ::core::result::Result::Ok(builder.get_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE, default)?.into())
             }
         }
 
-        impl ::capnp::traits::SetterInput<Owned> for Reader<'_> {
-            fn set_pointer_builder(
-                mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                value: Self,
-                canonicalize: bool,
-            ) -> ::capnp::Result<()> {
-                pointer.set_struct(&value.reader, canonicalize)
-            }
+        impl <> ::capnp::traits::SetterInput<Owned<>> for Reader<'_,>  {
+            fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, value: Self, canonicalize: bool) -> ::capnp::Result<()> { pointer.set_struct(&value.reader, canonicalize) }
         }
 
-        impl<'a> Builder<'a> {
-            pub fn into_reader(self) -> Reader<'a> {
+        impl <'a,> Builder<'a,>  {
+            pub fn into_reader(self) -> Reader<'a,> {
                 self.builder.into_reader().into()
             }
-            pub fn reborrow(&mut self) -> Builder<'_> {
-                Builder {
-                    builder: self.builder.reborrow(),
-                }
+            pub fn reborrow(&mut self) -> Builder<'_,> {
+                Builder { builder: self.builder.reborrow() }
             }
-            pub fn reborrow_as_reader(&self) -> Reader<'_> {
+            pub fn reborrow_as_reader(&self) -> Reader<'_,> {
                 self.builder.as_reader().into()
             }
 
@@ -3299,26 +2082,12 @@ pub mod calculator {
                 self.builder.as_reader().total_size()
             }
             #[inline]
-            pub fn get_value(
-                self,
-            ) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::value::Client>
-            {
-                match self.builder.get_pointer_field(0).get_capability() {
-                    ::core::result::Result::Ok(c) => {
-                        ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c))
-                    }
-                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
-                }
+            pub fn get_value(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::value::Client> {
+                match self.builder.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
             }
             #[inline]
-            pub fn set_value(
-                &mut self,
-                value: crate::schemas::calculator_capnp::calculator::value::Client,
-            ) {
-                self.builder
-                    .reborrow()
-                    .get_pointer_field(0)
-                    .set_capability(value.client.hook);
+            pub fn set_value(&mut self, value: crate::schemas::calculator_capnp::calculator::value::Client)  {
+                self.builder.reborrow().get_pointer_field(0).set_capability(value.client.hook);
             }
             #[inline]
             pub fn has_value(&self) -> bool {
@@ -3326,21 +2095,15 @@ pub mod calculator {
             }
         }
 
-        pub struct Pipeline {
-            _typeless: ::capnp::any_pointer::Pipeline,
-        }
+        pub struct Pipeline { _typeless: ::capnp::any_pointer::Pipeline }
         impl ::capnp::capability::FromTypelessPipeline for Pipeline {
             fn new(typeless: ::capnp::any_pointer::Pipeline) -> Self {
-                Self {
-                    _typeless: typeless,
-                }
+                Self { _typeless: typeless,  }
             }
         }
-        impl Pipeline {
+        impl Pipeline  {
             pub fn get_value(&self) -> crate::schemas::calculator_capnp::calculator::value::Client {
-                ::capnp::capability::FromClientHook::new(
-                    self._typeless.get_pointer_field(0).as_cap(),
-                )
+                ::capnp::capability::FromClientHook::new(self._typeless.get_pointer_field(0).as_cap())
             }
         }
         mod _private {
@@ -3386,24 +2149,19 @@ pub mod calculator {
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
-            pub(crate) fn get_annotation_types(
-                child_index: Option<u16>,
-                index: u32,
-            ) -> ::capnp::introspect::Type {
+            pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
                 ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
             }
-            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena =
-                ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
-            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema =
-                ::capnp::introspect::RawStructSchema::new(
-                    &ARENA,
-                    NONUNION_MEMBERS,
-                    MEMBERS_BY_DISCRIMINANT,
-                    MEMBERS_BY_NAME,
-                );
-            pub(crate) static NONUNION_MEMBERS: &[u16] = &[0];
-            pub(crate) static MEMBERS_BY_DISCRIMINANT: &[u16] = &[];
-            pub(crate) static MEMBERS_BY_NAME: &[u16] = &[0];
+            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena = ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
+            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema = ::capnp::introspect::RawStructSchema::new(
+                &ARENA,
+                NONUNION_MEMBERS,
+                MEMBERS_BY_DISCRIMINANT,
+                MEMBERS_BY_NAME
+            );
+            pub(crate) static NONUNION_MEMBERS : &[u16] = &[0];
+            pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[];
+            pub(crate) static MEMBERS_BY_NAME : &[u16] = &[0];
             pub(crate) const TYPE_ID: u64 = 0x81b1_a3f5_5887_a611;
         }
     }
@@ -3411,105 +2169,59 @@ pub mod calculator {
     pub mod def_function_params {
         #[derive(Copy, Clone)]
         pub struct Owned(());
-        impl ::capnp::introspect::Introspect for Owned {
-            fn introspect() -> ::capnp::introspect::Type {
-                ::capnp::introspect::TypeVariant::Struct(
-                    ::capnp::introspect::RawBrandedStructSchema {
-                        generic: &_private::RAW_SCHEMA,
-                        field_types: _private::get_field_types,
-                        annotation_types: _private::get_annotation_types,
-                        type_id: ::core::any::TypeId::of::<Owned>(),
-                    },
-                )
-                .into()
-            }
-        }
-        impl ::capnp::traits::Owned for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::OwnedStruct for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::Pipelined for Owned {
-            type Pipeline = Pipeline;
+        impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Struct(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types, annotation_types: _private::get_annotation_types, type_id: ::core::any::TypeId::of::<Owned>() }).into() } }
+        impl ::capnp::traits::Owned for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::OwnedStruct for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::Pipelined for Owned { type Pipeline = Pipeline; }
+
+        pub struct Reader<'a> { reader: ::capnp::private::layout::StructReader<'a> }
+        impl <> ::core::marker::Copy for Reader<'_,>  {}
+        impl <> ::core::clone::Clone for Reader<'_,>  {
+            fn clone(&self) -> Self { *self }
         }
 
-        pub struct Reader<'a> {
-            reader: ::capnp::private::layout::StructReader<'a>,
-        }
-        impl ::core::marker::Copy for Reader<'_> {}
-        impl ::core::clone::Clone for Reader<'_> {
-            fn clone(&self) -> Self {
-                *self
-            }
-        }
-
-        impl ::capnp::traits::HasTypeId for Reader<'_> {
+        impl <> ::capnp::traits::HasTypeId for Reader<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a,>  {
             fn from(reader: ::capnp::private::layout::StructReader<'a>) -> Self {
-                Self { reader }
+                Self { reader,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Reader<'a>> for ::capnp::dynamic_value::Reader<'a> {
-            fn from(reader: Reader<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Reader::new(
-                    reader.reader,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Reader<'a,>> for ::capnp::dynamic_value::Reader<'a>  {
+            fn from(reader: Reader<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Reader::new(reader.reader, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl ::core::fmt::Debug for Reader<'_> {
-            fn fmt(
-                &self,
-                f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::result::Result<(), ::core::fmt::Error> {
-                core::fmt::Debug::fmt(
-                    &::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self),
-                    f,
-                )
+        impl <> ::core::fmt::Debug for Reader<'_,>  {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::result::Result<(), ::core::fmt::Error> {
+                core::fmt::Debug::fmt(&::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self), f)
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerReader<'a> for Reader<'a> {
-            fn get_from_pointer(
-                reader: &::capnp::private::layout::PointerReader<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
+        impl <'a,> ::capnp::traits::FromPointerReader<'a> for Reader<'a,>  {
+            fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
                 ::core::result::Result::Ok(reader.get_struct(default)?.into())
             }
         }
 
-        impl<'a> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a,>  {
             fn into_internal_struct_reader(self) -> ::capnp::private::layout::StructReader<'a> {
                 self.reader
             }
         }
 
-        impl<'a> ::capnp::traits::Imbue<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::Imbue<'a> for Reader<'a,>  {
             fn imbue(&mut self, cap_table: &'a ::capnp::private::layout::CapTable) {
-                self.reader
-                    .imbue(::capnp::private::layout::CapTableReader::from_ref(
-                        cap_table,
-                    ))
+                self.reader.imbue(::capnp::private::layout::CapTableReader::from_ref(cap_table))
             }
         }
 
-        impl<'a> Reader<'a> {
-            pub fn reborrow(&self) -> Reader<'_> {
-                Self { ..*self }
+        impl <'a,> Reader<'a,>  {
+            pub fn reborrow(&self) -> Reader<'_,> {
+                Self { .. *self }
             }
 
             pub fn total_size(&self) -> ::capnp::Result<::capnp::MessageSize> {
@@ -3520,14 +2232,8 @@ pub mod calculator {
                 self.reader.get_data_field::<i32>(0)
             }
             #[inline]
-            pub fn get_body(
-                self,
-            ) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::expression::Reader<'a>>
-            {
-                ::capnp::traits::FromPointerReader::get_from_pointer(
-                    &self.reader.get_pointer_field(0),
-                    ::core::option::Option::None,
-                )
+            pub fn get_body(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::expression::Reader<'a>> {
+                ::capnp::traits::FromPointerReader::get_from_pointer(&self.reader.get_pointer_field(0), ::core::option::Option::None)
             }
             #[inline]
             pub fn has_body(&self) -> bool {
@@ -3535,94 +2241,52 @@ pub mod calculator {
             }
         }
 
-        pub struct Builder<'a> {
-            builder: ::capnp::private::layout::StructBuilder<'a>,
+        pub struct Builder<'a> { builder: ::capnp::private::layout::StructBuilder<'a> }
+        impl <> ::capnp::traits::HasStructSize for Builder<'_,>  {
+            const STRUCT_SIZE: ::capnp::private::layout::StructSize = ::capnp::private::layout::StructSize { data: 1, pointers: 1 };
         }
-        impl ::capnp::traits::HasStructSize for Builder<'_> {
-            const STRUCT_SIZE: ::capnp::private::layout::StructSize =
-                ::capnp::private::layout::StructSize {
-                    data: 1,
-                    pointers: 1,
-                };
-        }
-        impl ::capnp::traits::HasTypeId for Builder<'_> {
+        impl <> ::capnp::traits::HasTypeId for Builder<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a,>  {
             fn from(builder: ::capnp::private::layout::StructBuilder<'a>) -> Self {
-                Self { builder }
+                Self { builder,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Builder<'a>> for ::capnp::dynamic_value::Builder<'a> {
-            fn from(builder: Builder<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Builder::new(
-                    builder.builder,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Builder<'a,>> for ::capnp::dynamic_value::Builder<'a>  {
+            fn from(builder: Builder<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Builder::new(builder.builder, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl<'a> ::capnp::traits::ImbueMut<'a> for Builder<'a> {
+        impl <'a,> ::capnp::traits::ImbueMut<'a> for Builder<'a,>  {
             fn imbue_mut(&mut self, cap_table: &'a mut ::capnp::private::layout::CapTable) {
-                self.builder
-                    .imbue(::capnp::private::layout::CapTableBuilder::from_ref(
-                        cap_table,
-                    ))
+                self.builder.imbue(::capnp::private::layout::CapTableBuilder::from_ref(cap_table))
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a> {
-            fn init_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                _size: u32,
-            ) -> Self {
-                builder
-                    .init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE)
-                    .into()
+        impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a,>  {
+            fn init_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
+                builder.init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE).into()
             }
-            fn get_from_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
-                ::core::result::Result::Ok(
-                    builder
-                        .get_struct(
-                            <Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE,
-                            default,
-                        )?
-                        .into(),
-                )
+            fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                ::core::result::Result::Ok(builder.get_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE, default)?.into())
             }
         }
 
-        impl ::capnp::traits::SetterInput<Owned> for Reader<'_> {
-            fn set_pointer_builder(
-                mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                value: Self,
-                canonicalize: bool,
-            ) -> ::capnp::Result<()> {
-                pointer.set_struct(&value.reader, canonicalize)
-            }
+        impl <> ::capnp::traits::SetterInput<Owned<>> for Reader<'_,>  {
+            fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, value: Self, canonicalize: bool) -> ::capnp::Result<()> { pointer.set_struct(&value.reader, canonicalize) }
         }
 
-        impl<'a> Builder<'a> {
-            pub fn into_reader(self) -> Reader<'a> {
+        impl <'a,> Builder<'a,>  {
+            pub fn into_reader(self) -> Reader<'a,> {
                 self.builder.into_reader().into()
             }
-            pub fn reborrow(&mut self) -> Builder<'_> {
-                Builder {
-                    builder: self.builder.reborrow(),
-                }
+            pub fn reborrow(&mut self) -> Builder<'_,> {
+                Builder { builder: self.builder.reborrow() }
             }
-            pub fn reborrow_as_reader(&self) -> Reader<'_> {
+            pub fn reborrow_as_reader(&self) -> Reader<'_,> {
                 self.builder.as_reader().into()
             }
 
@@ -3634,39 +2298,20 @@ pub mod calculator {
                 self.builder.get_data_field::<i32>(0)
             }
             #[inline]
-            pub fn set_param_count(&mut self, value: i32) {
+            pub fn set_param_count(&mut self, value: i32)  {
                 self.builder.set_data_field::<i32>(0, value);
             }
             #[inline]
-            pub fn get_body(
-                self,
-            ) -> ::capnp::Result<
-                crate::schemas::calculator_capnp::calculator::expression::Builder<'a>,
-            > {
-                ::capnp::traits::FromPointerBuilder::get_from_pointer(
-                    self.builder.get_pointer_field(0),
-                    ::core::option::Option::None,
-                )
+            pub fn get_body(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::expression::Builder<'a>> {
+                ::capnp::traits::FromPointerBuilder::get_from_pointer(self.builder.get_pointer_field(0), ::core::option::Option::None)
             }
             #[inline]
-            pub fn set_body(
-                &mut self,
-                value: crate::schemas::calculator_capnp::calculator::expression::Reader<'_>,
-            ) -> ::capnp::Result<()> {
-                ::capnp::traits::SetterInput::set_pointer_builder(
-                    self.builder.reborrow().get_pointer_field(0),
-                    value,
-                    false,
-                )
+            pub fn set_body(&mut self, value: crate::schemas::calculator_capnp::calculator::expression::Reader<'_>) -> ::capnp::Result<()> {
+                ::capnp::traits::SetterInput::set_pointer_builder(self.builder.reborrow().get_pointer_field(0), value, false)
             }
             #[inline]
-            pub fn init_body(
-                self,
-            ) -> crate::schemas::calculator_capnp::calculator::expression::Builder<'a> {
-                ::capnp::traits::FromPointerBuilder::init_pointer(
-                    self.builder.get_pointer_field(0),
-                    0,
-                )
+            pub fn init_body(self, ) -> crate::schemas::calculator_capnp::calculator::expression::Builder<'a> {
+                ::capnp::traits::FromPointerBuilder::init_pointer(self.builder.get_pointer_field(0), 0)
             }
             #[inline]
             pub fn has_body(&self) -> bool {
@@ -3674,20 +2319,14 @@ pub mod calculator {
             }
         }
 
-        pub struct Pipeline {
-            _typeless: ::capnp::any_pointer::Pipeline,
-        }
+        pub struct Pipeline { _typeless: ::capnp::any_pointer::Pipeline }
         impl ::capnp::capability::FromTypelessPipeline for Pipeline {
             fn new(typeless: ::capnp::any_pointer::Pipeline) -> Self {
-                Self {
-                    _typeless: typeless,
-                }
+                Self { _typeless: typeless,  }
             }
         }
-        impl Pipeline {
-            pub fn get_body(
-                &self,
-            ) -> crate::schemas::calculator_capnp::calculator::expression::Pipeline {
+        impl Pipeline  {
+            pub fn get_body(&self) -> crate::schemas::calculator_capnp::calculator::expression::Pipeline {
                 ::capnp::capability::FromTypelessPipeline::new(self._typeless.get_pointer_field(0))
             }
         }
@@ -3751,24 +2390,19 @@ pub mod calculator {
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
-            pub(crate) fn get_annotation_types(
-                child_index: Option<u16>,
-                index: u32,
-            ) -> ::capnp::introspect::Type {
+            pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
                 ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
             }
-            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena =
-                ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
-            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema =
-                ::capnp::introspect::RawStructSchema::new(
-                    &ARENA,
-                    NONUNION_MEMBERS,
-                    MEMBERS_BY_DISCRIMINANT,
-                    MEMBERS_BY_NAME,
-                );
-            pub(crate) static NONUNION_MEMBERS: &[u16] = &[0, 1];
-            pub(crate) static MEMBERS_BY_DISCRIMINANT: &[u16] = &[];
-            pub(crate) static MEMBERS_BY_NAME: &[u16] = &[1, 0];
+            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena = ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
+            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema = ::capnp::introspect::RawStructSchema::new(
+                &ARENA,
+                NONUNION_MEMBERS,
+                MEMBERS_BY_DISCRIMINANT,
+                MEMBERS_BY_NAME
+            );
+            pub(crate) static NONUNION_MEMBERS : &[u16] = &[0,1];
+            pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[];
+            pub(crate) static MEMBERS_BY_NAME : &[u16] = &[1,0];
             pub(crate) const TYPE_ID: u64 = 0xf287_bcba_4556_dc89;
         }
     }
@@ -3776,121 +2410,67 @@ pub mod calculator {
     pub mod def_function_results {
         #[derive(Copy, Clone)]
         pub struct Owned(());
-        impl ::capnp::introspect::Introspect for Owned {
-            fn introspect() -> ::capnp::introspect::Type {
-                ::capnp::introspect::TypeVariant::Struct(
-                    ::capnp::introspect::RawBrandedStructSchema {
-                        generic: &_private::RAW_SCHEMA,
-                        field_types: _private::get_field_types,
-                        annotation_types: _private::get_annotation_types,
-                        type_id: ::core::any::TypeId::of::<Owned>(),
-                    },
-                )
-                .into()
-            }
-        }
-        impl ::capnp::traits::Owned for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::OwnedStruct for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::Pipelined for Owned {
-            type Pipeline = Pipeline;
+        impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Struct(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types, annotation_types: _private::get_annotation_types, type_id: ::core::any::TypeId::of::<Owned>() }).into() } }
+        impl ::capnp::traits::Owned for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::OwnedStruct for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::Pipelined for Owned { type Pipeline = Pipeline; }
+
+        pub struct Reader<'a> { reader: ::capnp::private::layout::StructReader<'a> }
+        impl <> ::core::marker::Copy for Reader<'_,>  {}
+        impl <> ::core::clone::Clone for Reader<'_,>  {
+            fn clone(&self) -> Self { *self }
         }
 
-        pub struct Reader<'a> {
-            reader: ::capnp::private::layout::StructReader<'a>,
-        }
-        impl ::core::marker::Copy for Reader<'_> {}
-        impl ::core::clone::Clone for Reader<'_> {
-            fn clone(&self) -> Self {
-                *self
-            }
-        }
-
-        impl ::capnp::traits::HasTypeId for Reader<'_> {
+        impl <> ::capnp::traits::HasTypeId for Reader<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a,>  {
             fn from(reader: ::capnp::private::layout::StructReader<'a>) -> Self {
-                Self { reader }
+                Self { reader,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Reader<'a>> for ::capnp::dynamic_value::Reader<'a> {
-            fn from(reader: Reader<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Reader::new(
-                    reader.reader,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Reader<'a,>> for ::capnp::dynamic_value::Reader<'a>  {
+            fn from(reader: Reader<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Reader::new(reader.reader, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl ::core::fmt::Debug for Reader<'_> {
-            fn fmt(
-                &self,
-                f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::result::Result<(), ::core::fmt::Error> {
-                core::fmt::Debug::fmt(
-                    &::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self),
-                    f,
-                )
+        impl <> ::core::fmt::Debug for Reader<'_,>  {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::result::Result<(), ::core::fmt::Error> {
+                core::fmt::Debug::fmt(&::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self), f)
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerReader<'a> for Reader<'a> {
-            fn get_from_pointer(
-                reader: &::capnp::private::layout::PointerReader<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
+        impl <'a,> ::capnp::traits::FromPointerReader<'a> for Reader<'a,>  {
+            fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
                 ::core::result::Result::Ok(reader.get_struct(default)?.into())
             }
         }
 
-        impl<'a> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a,>  {
             fn into_internal_struct_reader(self) -> ::capnp::private::layout::StructReader<'a> {
                 self.reader
             }
         }
 
-        impl<'a> ::capnp::traits::Imbue<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::Imbue<'a> for Reader<'a,>  {
             fn imbue(&mut self, cap_table: &'a ::capnp::private::layout::CapTable) {
-                self.reader
-                    .imbue(::capnp::private::layout::CapTableReader::from_ref(
-                        cap_table,
-                    ))
+                self.reader.imbue(::capnp::private::layout::CapTableReader::from_ref(cap_table))
             }
         }
 
-        impl<'a> Reader<'a> {
-            pub fn reborrow(&self) -> Reader<'_> {
-                Self { ..*self }
+        impl <'a,> Reader<'a,>  {
+            pub fn reborrow(&self) -> Reader<'_,> {
+                Self { .. *self }
             }
 
             pub fn total_size(&self) -> ::capnp::Result<::capnp::MessageSize> {
                 self.reader.total_size()
             }
             #[inline]
-            pub fn get_func(
-                self,
-            ) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client>
-            {
-                match self.reader.get_pointer_field(0).get_capability() {
-                    ::core::result::Result::Ok(c) => {
-                        ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c))
-                    }
-                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
-                }
+            pub fn get_func(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client> {
+                match self.reader.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
             }
             #[inline]
             pub fn has_func(&self) -> bool {
@@ -3898,94 +2478,52 @@ pub mod calculator {
             }
         }
 
-        pub struct Builder<'a> {
-            builder: ::capnp::private::layout::StructBuilder<'a>,
+        pub struct Builder<'a> { builder: ::capnp::private::layout::StructBuilder<'a> }
+        impl <> ::capnp::traits::HasStructSize for Builder<'_,>  {
+            const STRUCT_SIZE: ::capnp::private::layout::StructSize = ::capnp::private::layout::StructSize { data: 0, pointers: 1 };
         }
-        impl ::capnp::traits::HasStructSize for Builder<'_> {
-            const STRUCT_SIZE: ::capnp::private::layout::StructSize =
-                ::capnp::private::layout::StructSize {
-                    data: 0,
-                    pointers: 1,
-                };
-        }
-        impl ::capnp::traits::HasTypeId for Builder<'_> {
+        impl <> ::capnp::traits::HasTypeId for Builder<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a,>  {
             fn from(builder: ::capnp::private::layout::StructBuilder<'a>) -> Self {
-                Self { builder }
+                Self { builder,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Builder<'a>> for ::capnp::dynamic_value::Builder<'a> {
-            fn from(builder: Builder<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Builder::new(
-                    builder.builder,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Builder<'a,>> for ::capnp::dynamic_value::Builder<'a>  {
+            fn from(builder: Builder<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Builder::new(builder.builder, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl<'a> ::capnp::traits::ImbueMut<'a> for Builder<'a> {
+        impl <'a,> ::capnp::traits::ImbueMut<'a> for Builder<'a,>  {
             fn imbue_mut(&mut self, cap_table: &'a mut ::capnp::private::layout::CapTable) {
-                self.builder
-                    .imbue(::capnp::private::layout::CapTableBuilder::from_ref(
-                        cap_table,
-                    ))
+                self.builder.imbue(::capnp::private::layout::CapTableBuilder::from_ref(cap_table))
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a> {
-            fn init_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                _size: u32,
-            ) -> Self {
-                builder
-                    .init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE)
-                    .into()
+        impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a,>  {
+            fn init_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
+                builder.init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE).into()
             }
-            fn get_from_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
-                ::core::result::Result::Ok(
-                    builder
-                        .get_struct(
-                            <Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE,
-                            default,
-                        )?
-                        .into(),
-                )
+            fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                ::core::result::Result::Ok(builder.get_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE, default)?.into())
             }
         }
 
-        impl ::capnp::traits::SetterInput<Owned> for Reader<'_> {
-            fn set_pointer_builder(
-                mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                value: Self,
-                canonicalize: bool,
-            ) -> ::capnp::Result<()> {
-                pointer.set_struct(&value.reader, canonicalize)
-            }
+        impl <> ::capnp::traits::SetterInput<Owned<>> for Reader<'_,>  {
+            fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, value: Self, canonicalize: bool) -> ::capnp::Result<()> { pointer.set_struct(&value.reader, canonicalize) }
         }
 
-        impl<'a> Builder<'a> {
-            pub fn into_reader(self) -> Reader<'a> {
+        impl <'a,> Builder<'a,>  {
+            pub fn into_reader(self) -> Reader<'a,> {
                 self.builder.into_reader().into()
             }
-            pub fn reborrow(&mut self) -> Builder<'_> {
-                Builder {
-                    builder: self.builder.reborrow(),
-                }
+            pub fn reborrow(&mut self) -> Builder<'_,> {
+                Builder { builder: self.builder.reborrow() }
             }
-            pub fn reborrow_as_reader(&self) -> Reader<'_> {
+            pub fn reborrow_as_reader(&self) -> Reader<'_,> {
                 self.builder.as_reader().into()
             }
 
@@ -3993,26 +2531,12 @@ pub mod calculator {
                 self.builder.as_reader().total_size()
             }
             #[inline]
-            pub fn get_func(
-                self,
-            ) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client>
-            {
-                match self.builder.get_pointer_field(0).get_capability() {
-                    ::core::result::Result::Ok(c) => {
-                        ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c))
-                    }
-                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
-                }
+            pub fn get_func(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client> {
+                match self.builder.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
             }
             #[inline]
-            pub fn set_func(
-                &mut self,
-                value: crate::schemas::calculator_capnp::calculator::function::Client,
-            ) {
-                self.builder
-                    .reborrow()
-                    .get_pointer_field(0)
-                    .set_capability(value.client.hook);
+            pub fn set_func(&mut self, value: crate::schemas::calculator_capnp::calculator::function::Client)  {
+                self.builder.reborrow().get_pointer_field(0).set_capability(value.client.hook);
             }
             #[inline]
             pub fn has_func(&self) -> bool {
@@ -4020,23 +2544,15 @@ pub mod calculator {
             }
         }
 
-        pub struct Pipeline {
-            _typeless: ::capnp::any_pointer::Pipeline,
-        }
+        pub struct Pipeline { _typeless: ::capnp::any_pointer::Pipeline }
         impl ::capnp::capability::FromTypelessPipeline for Pipeline {
             fn new(typeless: ::capnp::any_pointer::Pipeline) -> Self {
-                Self {
-                    _typeless: typeless,
-                }
+                Self { _typeless: typeless,  }
             }
         }
-        impl Pipeline {
-            pub fn get_func(
-                &self,
-            ) -> crate::schemas::calculator_capnp::calculator::function::Client {
-                ::capnp::capability::FromClientHook::new(
-                    self._typeless.get_pointer_field(0).as_cap(),
-                )
+        impl Pipeline  {
+            pub fn get_func(&self) -> crate::schemas::calculator_capnp::calculator::function::Client {
+                ::capnp::capability::FromClientHook::new(self._typeless.get_pointer_field(0).as_cap())
             }
         }
         mod _private {
@@ -4082,24 +2598,19 @@ pub mod calculator {
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
-            pub(crate) fn get_annotation_types(
-                child_index: Option<u16>,
-                index: u32,
-            ) -> ::capnp::introspect::Type {
+            pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
                 ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
             }
-            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena =
-                ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
-            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema =
-                ::capnp::introspect::RawStructSchema::new(
-                    &ARENA,
-                    NONUNION_MEMBERS,
-                    MEMBERS_BY_DISCRIMINANT,
-                    MEMBERS_BY_NAME,
-                );
-            pub(crate) static NONUNION_MEMBERS: &[u16] = &[0];
-            pub(crate) static MEMBERS_BY_DISCRIMINANT: &[u16] = &[];
-            pub(crate) static MEMBERS_BY_NAME: &[u16] = &[0];
+            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena = ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
+            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema = ::capnp::introspect::RawStructSchema::new(
+                &ARENA,
+                NONUNION_MEMBERS,
+                MEMBERS_BY_DISCRIMINANT,
+                MEMBERS_BY_NAME
+            );
+            pub(crate) static NONUNION_MEMBERS : &[u16] = &[0];
+            pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[];
+            pub(crate) static MEMBERS_BY_NAME : &[u16] = &[0];
             pub(crate) const TYPE_ID: u64 = 0x8d24_f465_047c_d6c8;
         }
     }
@@ -4107,209 +2618,116 @@ pub mod calculator {
     pub mod get_operator_params {
         #[derive(Copy, Clone)]
         pub struct Owned(());
-        impl ::capnp::introspect::Introspect for Owned {
-            fn introspect() -> ::capnp::introspect::Type {
-                ::capnp::introspect::TypeVariant::Struct(
-                    ::capnp::introspect::RawBrandedStructSchema {
-                        generic: &_private::RAW_SCHEMA,
-                        field_types: _private::get_field_types,
-                        annotation_types: _private::get_annotation_types,
-                        type_id: ::core::any::TypeId::of::<Owned>(),
-                    },
-                )
-                .into()
-            }
-        }
-        impl ::capnp::traits::Owned for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::OwnedStruct for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::Pipelined for Owned {
-            type Pipeline = Pipeline;
+        impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Struct(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types, annotation_types: _private::get_annotation_types, type_id: ::core::any::TypeId::of::<Owned>() }).into() } }
+        impl ::capnp::traits::Owned for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::OwnedStruct for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::Pipelined for Owned { type Pipeline = Pipeline; }
+
+        pub struct Reader<'a> { reader: ::capnp::private::layout::StructReader<'a> }
+        impl <> ::core::marker::Copy for Reader<'_,>  {}
+        impl <> ::core::clone::Clone for Reader<'_,>  {
+            fn clone(&self) -> Self { *self }
         }
 
-        pub struct Reader<'a> {
-            reader: ::capnp::private::layout::StructReader<'a>,
-        }
-        impl ::core::marker::Copy for Reader<'_> {}
-        impl ::core::clone::Clone for Reader<'_> {
-            fn clone(&self) -> Self {
-                *self
-            }
-        }
-
-        impl ::capnp::traits::HasTypeId for Reader<'_> {
+        impl <> ::capnp::traits::HasTypeId for Reader<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a,>  {
             fn from(reader: ::capnp::private::layout::StructReader<'a>) -> Self {
-                Self { reader }
+                Self { reader,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Reader<'a>> for ::capnp::dynamic_value::Reader<'a> {
-            fn from(reader: Reader<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Reader::new(
-                    reader.reader,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Reader<'a,>> for ::capnp::dynamic_value::Reader<'a>  {
+            fn from(reader: Reader<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Reader::new(reader.reader, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl ::core::fmt::Debug for Reader<'_> {
-            fn fmt(
-                &self,
-                f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::result::Result<(), ::core::fmt::Error> {
-                core::fmt::Debug::fmt(
-                    &::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self),
-                    f,
-                )
+        impl <> ::core::fmt::Debug for Reader<'_,>  {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::result::Result<(), ::core::fmt::Error> {
+                core::fmt::Debug::fmt(&::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self), f)
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerReader<'a> for Reader<'a> {
-            fn get_from_pointer(
-                reader: &::capnp::private::layout::PointerReader<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
+        impl <'a,> ::capnp::traits::FromPointerReader<'a> for Reader<'a,>  {
+            fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
                 ::core::result::Result::Ok(reader.get_struct(default)?.into())
             }
         }
 
-        impl<'a> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a,>  {
             fn into_internal_struct_reader(self) -> ::capnp::private::layout::StructReader<'a> {
                 self.reader
             }
         }
 
-        impl<'a> ::capnp::traits::Imbue<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::Imbue<'a> for Reader<'a,>  {
             fn imbue(&mut self, cap_table: &'a ::capnp::private::layout::CapTable) {
-                self.reader
-                    .imbue(::capnp::private::layout::CapTableReader::from_ref(
-                        cap_table,
-                    ))
+                self.reader.imbue(::capnp::private::layout::CapTableReader::from_ref(cap_table))
             }
         }
 
-        impl Reader<'_> {
-            pub fn reborrow(&self) -> Reader<'_> {
-                Self { ..*self }
+        impl <> Reader<'_,>  {
+            pub fn reborrow(&self) -> Reader<'_,> {
+                Self { .. *self }
             }
 
             pub fn total_size(&self) -> ::capnp::Result<::capnp::MessageSize> {
                 self.reader.total_size()
             }
             #[inline]
-            pub fn get_op(
-                self,
-            ) -> ::core::result::Result<
-                crate::schemas::calculator_capnp::calculator::Operator,
-                ::capnp::NotInSchema,
-            > {
+            pub fn get_op(self) -> ::core::result::Result<crate::schemas::calculator_capnp::calculator::Operator,::capnp::NotInSchema> {
                 ::core::convert::TryFrom::try_from(self.reader.get_data_field::<u16>(0))
             }
         }
 
-        pub struct Builder<'a> {
-            builder: ::capnp::private::layout::StructBuilder<'a>,
+        pub struct Builder<'a> { builder: ::capnp::private::layout::StructBuilder<'a> }
+        impl <> ::capnp::traits::HasStructSize for Builder<'_,>  {
+            const STRUCT_SIZE: ::capnp::private::layout::StructSize = ::capnp::private::layout::StructSize { data: 1, pointers: 0 };
         }
-        impl ::capnp::traits::HasStructSize for Builder<'_> {
-            const STRUCT_SIZE: ::capnp::private::layout::StructSize =
-                ::capnp::private::layout::StructSize {
-                    data: 1,
-                    pointers: 0,
-                };
-        }
-        impl ::capnp::traits::HasTypeId for Builder<'_> {
+        impl <> ::capnp::traits::HasTypeId for Builder<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a,>  {
             fn from(builder: ::capnp::private::layout::StructBuilder<'a>) -> Self {
-                Self { builder }
+                Self { builder,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Builder<'a>> for ::capnp::dynamic_value::Builder<'a> {
-            fn from(builder: Builder<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Builder::new(
-                    builder.builder,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Builder<'a,>> for ::capnp::dynamic_value::Builder<'a>  {
+            fn from(builder: Builder<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Builder::new(builder.builder, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl<'a> ::capnp::traits::ImbueMut<'a> for Builder<'a> {
+        impl <'a,> ::capnp::traits::ImbueMut<'a> for Builder<'a,>  {
             fn imbue_mut(&mut self, cap_table: &'a mut ::capnp::private::layout::CapTable) {
-                self.builder
-                    .imbue(::capnp::private::layout::CapTableBuilder::from_ref(
-                        cap_table,
-                    ))
+                self.builder.imbue(::capnp::private::layout::CapTableBuilder::from_ref(cap_table))
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a> {
-            fn init_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                _size: u32,
-            ) -> Self {
-                builder
-                    .init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE)
-                    .into()
+        impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a,>  {
+            fn init_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
+                builder.init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE).into()
             }
-            fn get_from_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
-                ::core::result::Result::Ok(
-                    builder
-                        .get_struct(
-                            <Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE,
-                            default,
-                        )?
-                        .into(),
-                )
+            fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                ::core::result::Result::Ok(builder.get_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE, default)?.into())
             }
         }
 
-        impl ::capnp::traits::SetterInput<Owned> for Reader<'_> {
-            fn set_pointer_builder(
-                mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                value: Self,
-                canonicalize: bool,
-            ) -> ::capnp::Result<()> {
-                pointer.set_struct(&value.reader, canonicalize)
-            }
+        impl <> ::capnp::traits::SetterInput<Owned<>> for Reader<'_,>  {
+            fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, value: Self, canonicalize: bool) -> ::capnp::Result<()> { pointer.set_struct(&value.reader, canonicalize) }
         }
 
-        impl<'a> Builder<'a> {
-            pub fn into_reader(self) -> Reader<'a> {
+        impl <'a,> Builder<'a,>  {
+            pub fn into_reader(self) -> Reader<'a,> {
                 self.builder.into_reader().into()
             }
-            pub fn reborrow(&mut self) -> Builder<'_> {
-                Builder {
-                    builder: self.builder.reborrow(),
-                }
+            pub fn reborrow(&mut self) -> Builder<'_,> {
+                Builder { builder: self.builder.reborrow() }
             }
-            pub fn reborrow_as_reader(&self) -> Reader<'_> {
+            pub fn reborrow_as_reader(&self) -> Reader<'_,> {
                 self.builder.as_reader().into()
             }
 
@@ -4317,34 +2735,23 @@ pub mod calculator {
                 self.builder.as_reader().total_size()
             }
             #[inline]
-            pub fn get_op(
-                self,
-            ) -> ::core::result::Result<
-                crate::schemas::calculator_capnp::calculator::Operator,
-                ::capnp::NotInSchema,
-            > {
+            pub fn get_op(self) -> ::core::result::Result<crate::schemas::calculator_capnp::calculator::Operator,::capnp::NotInSchema> {
                 ::core::convert::TryFrom::try_from(self.builder.get_data_field::<u16>(0))
             }
             #[inline]
-            pub fn set_op(
-                &mut self,
-                value: crate::schemas::calculator_capnp::calculator::Operator,
-            ) {
+            pub fn set_op(&mut self, value: crate::schemas::calculator_capnp::calculator::Operator)  {
                 self.builder.set_data_field::<u16>(0, value as u16);
             }
         }
 
-        pub struct Pipeline {
-            _typeless: ::capnp::any_pointer::Pipeline,
-        }
+        pub struct Pipeline { _typeless: ::capnp::any_pointer::Pipeline }
         impl ::capnp::capability::FromTypelessPipeline for Pipeline {
             fn new(typeless: ::capnp::any_pointer::Pipeline) -> Self {
-                Self {
-                    _typeless: typeless,
-                }
+                Self { _typeless: typeless,  }
             }
         }
-        impl Pipeline {}
+        impl Pipeline  {
+        }
         mod _private {
             pub(crate) static ENCODED_NODE: [::capnp::Word; 34] = [
                 ::capnp::word(0, 0, 0, 0, 5, 0, 6, 0),
@@ -4388,24 +2795,19 @@ pub mod calculator {
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
-            pub(crate) fn get_annotation_types(
-                child_index: Option<u16>,
-                index: u32,
-            ) -> ::capnp::introspect::Type {
+            pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
                 ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
             }
-            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena =
-                ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
-            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema =
-                ::capnp::introspect::RawStructSchema::new(
-                    &ARENA,
-                    NONUNION_MEMBERS,
-                    MEMBERS_BY_DISCRIMINANT,
-                    MEMBERS_BY_NAME,
-                );
-            pub(crate) static NONUNION_MEMBERS: &[u16] = &[0];
-            pub(crate) static MEMBERS_BY_DISCRIMINANT: &[u16] = &[];
-            pub(crate) static MEMBERS_BY_NAME: &[u16] = &[0];
+            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena = ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
+            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema = ::capnp::introspect::RawStructSchema::new(
+                &ARENA,
+                NONUNION_MEMBERS,
+                MEMBERS_BY_DISCRIMINANT,
+                MEMBERS_BY_NAME
+            );
+            pub(crate) static NONUNION_MEMBERS : &[u16] = &[0];
+            pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[];
+            pub(crate) static MEMBERS_BY_NAME : &[u16] = &[0];
             pub(crate) const TYPE_ID: u64 = 0x8a8d_ceb4_f4a3_c530;
         }
     }
@@ -4413,121 +2815,67 @@ pub mod calculator {
     pub mod get_operator_results {
         #[derive(Copy, Clone)]
         pub struct Owned(());
-        impl ::capnp::introspect::Introspect for Owned {
-            fn introspect() -> ::capnp::introspect::Type {
-                ::capnp::introspect::TypeVariant::Struct(
-                    ::capnp::introspect::RawBrandedStructSchema {
-                        generic: &_private::RAW_SCHEMA,
-                        field_types: _private::get_field_types,
-                        annotation_types: _private::get_annotation_types,
-                        type_id: ::core::any::TypeId::of::<Owned>(),
-                    },
-                )
-                .into()
-            }
-        }
-        impl ::capnp::traits::Owned for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::OwnedStruct for Owned {
-            type Reader<'a> = Reader<'a>;
-            type Builder<'a> = Builder<'a>;
-        }
-        impl ::capnp::traits::Pipelined for Owned {
-            type Pipeline = Pipeline;
+        impl ::capnp::introspect::Introspect for Owned { fn introspect() -> ::capnp::introspect::Type { ::capnp::introspect::TypeVariant::Struct(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types, annotation_types: _private::get_annotation_types, type_id: ::core::any::TypeId::of::<Owned>() }).into() } }
+        impl ::capnp::traits::Owned for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::OwnedStruct for Owned { type Reader<'a> = Reader<'a>; type Builder<'a> = Builder<'a>; }
+        impl ::capnp::traits::Pipelined for Owned { type Pipeline = Pipeline; }
+
+        pub struct Reader<'a> { reader: ::capnp::private::layout::StructReader<'a> }
+        impl <> ::core::marker::Copy for Reader<'_,>  {}
+        impl <> ::core::clone::Clone for Reader<'_,>  {
+            fn clone(&self) -> Self { *self }
         }
 
-        pub struct Reader<'a> {
-            reader: ::capnp::private::layout::StructReader<'a>,
-        }
-        impl ::core::marker::Copy for Reader<'_> {}
-        impl ::core::clone::Clone for Reader<'_> {
-            fn clone(&self) -> Self {
-                *self
-            }
-        }
-
-        impl ::capnp::traits::HasTypeId for Reader<'_> {
+        impl <> ::capnp::traits::HasTypeId for Reader<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructReader<'a>> for Reader<'a,>  {
             fn from(reader: ::capnp::private::layout::StructReader<'a>) -> Self {
-                Self { reader }
+                Self { reader,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Reader<'a>> for ::capnp::dynamic_value::Reader<'a> {
-            fn from(reader: Reader<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Reader::new(
-                    reader.reader,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Reader<'a,>> for ::capnp::dynamic_value::Reader<'a>  {
+            fn from(reader: Reader<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Reader::new(reader.reader, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl ::core::fmt::Debug for Reader<'_> {
-            fn fmt(
-                &self,
-                f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::result::Result<(), ::core::fmt::Error> {
-                core::fmt::Debug::fmt(
-                    &::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self),
-                    f,
-                )
+        impl <> ::core::fmt::Debug for Reader<'_,>  {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::result::Result<(), ::core::fmt::Error> {
+                core::fmt::Debug::fmt(&::core::convert::Into::<::capnp::dynamic_value::Reader<'_>>::into(*self), f)
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerReader<'a> for Reader<'a> {
-            fn get_from_pointer(
-                reader: &::capnp::private::layout::PointerReader<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
+        impl <'a,> ::capnp::traits::FromPointerReader<'a> for Reader<'a,>  {
+            fn get_from_pointer(reader: &::capnp::private::layout::PointerReader<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
                 ::core::result::Result::Ok(reader.get_struct(default)?.into())
             }
         }
 
-        impl<'a> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::IntoInternalStructReader<'a> for Reader<'a,>  {
             fn into_internal_struct_reader(self) -> ::capnp::private::layout::StructReader<'a> {
                 self.reader
             }
         }
 
-        impl<'a> ::capnp::traits::Imbue<'a> for Reader<'a> {
+        impl <'a,> ::capnp::traits::Imbue<'a> for Reader<'a,>  {
             fn imbue(&mut self, cap_table: &'a ::capnp::private::layout::CapTable) {
-                self.reader
-                    .imbue(::capnp::private::layout::CapTableReader::from_ref(
-                        cap_table,
-                    ))
+                self.reader.imbue(::capnp::private::layout::CapTableReader::from_ref(cap_table))
             }
         }
 
-        impl<'a> Reader<'a> {
-            pub fn reborrow(&self) -> Reader<'_> {
-                Self { ..*self }
+        impl <'a,> Reader<'a,>  {
+            pub fn reborrow(&self) -> Reader<'_,> {
+                Self { .. *self }
             }
 
             pub fn total_size(&self) -> ::capnp::Result<::capnp::MessageSize> {
                 self.reader.total_size()
             }
             #[inline]
-            pub fn get_func(
-                self,
-            ) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client>
-            {
-                match self.reader.get_pointer_field(0).get_capability() {
-                    ::core::result::Result::Ok(c) => {
-                        ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c))
-                    }
-                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
-                }
+            pub fn get_func(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client> {
+                match self.reader.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
             }
             #[inline]
             pub fn has_func(&self) -> bool {
@@ -4535,94 +2883,52 @@ pub mod calculator {
             }
         }
 
-        pub struct Builder<'a> {
-            builder: ::capnp::private::layout::StructBuilder<'a>,
+        pub struct Builder<'a> { builder: ::capnp::private::layout::StructBuilder<'a> }
+        impl <> ::capnp::traits::HasStructSize for Builder<'_,>  {
+            const STRUCT_SIZE: ::capnp::private::layout::StructSize = ::capnp::private::layout::StructSize { data: 0, pointers: 1 };
         }
-        impl ::capnp::traits::HasStructSize for Builder<'_> {
-            const STRUCT_SIZE: ::capnp::private::layout::StructSize =
-                ::capnp::private::layout::StructSize {
-                    data: 0,
-                    pointers: 1,
-                };
-        }
-        impl ::capnp::traits::HasTypeId for Builder<'_> {
+        impl <> ::capnp::traits::HasTypeId for Builder<'_,>  {
             const TYPE_ID: u64 = _private::TYPE_ID;
         }
-        impl<'a> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a> {
+        impl <'a,> ::core::convert::From<::capnp::private::layout::StructBuilder<'a>> for Builder<'a,>  {
             fn from(builder: ::capnp::private::layout::StructBuilder<'a>) -> Self {
-                Self { builder }
+                Self { builder,  }
             }
         }
 
-        impl<'a> ::core::convert::From<Builder<'a>> for ::capnp::dynamic_value::Builder<'a> {
-            fn from(builder: Builder<'a>) -> Self {
-                Self::Struct(::capnp::dynamic_struct::Builder::new(
-                    builder.builder,
-                    ::capnp::schema::StructSchema::new(
-                        ::capnp::introspect::RawBrandedStructSchema {
-                            generic: &_private::RAW_SCHEMA,
-                            field_types: _private::get_field_types,
-                            annotation_types: _private::get_annotation_types,
-                            type_id: ::core::any::TypeId::of::<Owned>(),
-                        },
-                    ),
-                ))
+        impl <'a,> ::core::convert::From<Builder<'a,>> for ::capnp::dynamic_value::Builder<'a>  {
+            fn from(builder: Builder<'a,>) -> Self {
+                Self::Struct(::capnp::dynamic_struct::Builder::new(builder.builder, ::capnp::schema::StructSchema::new(::capnp::introspect::RawBrandedStructSchema { generic: &_private::RAW_SCHEMA, field_types: _private::get_field_types::<>, annotation_types: _private::get_annotation_types::<>, type_id: ::core::any::TypeId::of::<Owned<>>()})))
             }
         }
 
-        impl<'a> ::capnp::traits::ImbueMut<'a> for Builder<'a> {
+        impl <'a,> ::capnp::traits::ImbueMut<'a> for Builder<'a,>  {
             fn imbue_mut(&mut self, cap_table: &'a mut ::capnp::private::layout::CapTable) {
-                self.builder
-                    .imbue(::capnp::private::layout::CapTableBuilder::from_ref(
-                        cap_table,
-                    ))
+                self.builder.imbue(::capnp::private::layout::CapTableBuilder::from_ref(cap_table))
             }
         }
 
-        impl<'a> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a> {
-            fn init_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                _size: u32,
-            ) -> Self {
-                builder
-                    .init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE)
-                    .into()
+        impl <'a,> ::capnp::traits::FromPointerBuilder<'a> for Builder<'a,>  {
+            fn init_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, _size: u32) -> Self {
+                builder.init_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE).into()
             }
-            fn get_from_pointer(
-                builder: ::capnp::private::layout::PointerBuilder<'a>,
-                default: ::core::option::Option<&'a [::capnp::Word]>,
-            ) -> ::capnp::Result<Self> {
-                ::core::result::Result::Ok(
-                    builder
-                        .get_struct(
-                            <Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE,
-                            default,
-                        )?
-                        .into(),
-                )
+            fn get_from_pointer(builder: ::capnp::private::layout::PointerBuilder<'a>, default: ::core::option::Option<&'a [::capnp::Word]>) -> ::capnp::Result<Self> {
+                ::core::result::Result::Ok(builder.get_struct(<Self as ::capnp::traits::HasStructSize>::STRUCT_SIZE, default)?.into())
             }
         }
 
-        impl ::capnp::traits::SetterInput<Owned> for Reader<'_> {
-            fn set_pointer_builder(
-                mut pointer: ::capnp::private::layout::PointerBuilder<'_>,
-                value: Self,
-                canonicalize: bool,
-            ) -> ::capnp::Result<()> {
-                pointer.set_struct(&value.reader, canonicalize)
-            }
+        impl <> ::capnp::traits::SetterInput<Owned<>> for Reader<'_,>  {
+            fn set_pointer_builder(mut pointer: ::capnp::private::layout::PointerBuilder<'_>, value: Self, canonicalize: bool) -> ::capnp::Result<()> { pointer.set_struct(&value.reader, canonicalize) }
         }
 
-        impl<'a> Builder<'a> {
-            pub fn into_reader(self) -> Reader<'a> {
+        impl <'a,> Builder<'a,>  {
+            pub fn into_reader(self) -> Reader<'a,> {
                 self.builder.into_reader().into()
             }
-            pub fn reborrow(&mut self) -> Builder<'_> {
-                Builder {
-                    builder: self.builder.reborrow(),
-                }
+            pub fn reborrow(&mut self) -> Builder<'_,> {
+                Builder { builder: self.builder.reborrow() }
             }
-            pub fn reborrow_as_reader(&self) -> Reader<'_> {
+            pub fn reborrow_as_reader(&self) -> Reader<'_,> {
                 self.builder.as_reader().into()
             }
 
@@ -4630,26 +2936,12 @@ pub mod calculator {
                 self.builder.as_reader().total_size()
             }
             #[inline]
-            pub fn get_func(
-                self,
-            ) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client>
-            {
-                match self.builder.get_pointer_field(0).get_capability() {
-                    ::core::result::Result::Ok(c) => {
-                        ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c))
-                    }
-                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
-                }
+            pub fn get_func(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client> {
+                match self.builder.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
             }
             #[inline]
-            pub fn set_func(
-                &mut self,
-                value: crate::schemas::calculator_capnp::calculator::function::Client,
-            ) {
-                self.builder
-                    .reborrow()
-                    .get_pointer_field(0)
-                    .set_capability(value.client.hook);
+            pub fn set_func(&mut self, value: crate::schemas::calculator_capnp::calculator::function::Client)  {
+                self.builder.reborrow().get_pointer_field(0).set_capability(value.client.hook);
             }
             #[inline]
             pub fn has_func(&self) -> bool {
@@ -4657,23 +2949,15 @@ pub mod calculator {
             }
         }
 
-        pub struct Pipeline {
-            _typeless: ::capnp::any_pointer::Pipeline,
-        }
+        pub struct Pipeline { _typeless: ::capnp::any_pointer::Pipeline }
         impl ::capnp::capability::FromTypelessPipeline for Pipeline {
             fn new(typeless: ::capnp::any_pointer::Pipeline) -> Self {
-                Self {
-                    _typeless: typeless,
-                }
+                Self { _typeless: typeless,  }
             }
         }
-        impl Pipeline {
-            pub fn get_func(
-                &self,
-            ) -> crate::schemas::calculator_capnp::calculator::function::Client {
-                ::capnp::capability::FromClientHook::new(
-                    self._typeless.get_pointer_field(0).as_cap(),
-                )
+        impl Pipeline  {
+            pub fn get_func(&self) -> crate::schemas::calculator_capnp::calculator::function::Client {
+                ::capnp::capability::FromClientHook::new(self._typeless.get_pointer_field(0).as_cap())
             }
         }
         mod _private {
@@ -4719,24 +3003,19 @@ pub mod calculator {
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
-            pub(crate) fn get_annotation_types(
-                child_index: Option<u16>,
-                index: u32,
-            ) -> ::capnp::introspect::Type {
+            pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
                 ::capnp::introspect::panic_invalid_annotation_indices(child_index, index)
             }
-            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena =
-                ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
-            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema =
-                ::capnp::introspect::RawStructSchema::new(
-                    &ARENA,
-                    NONUNION_MEMBERS,
-                    MEMBERS_BY_DISCRIMINANT,
-                    MEMBERS_BY_NAME,
-                );
-            pub(crate) static NONUNION_MEMBERS: &[u16] = &[0];
-            pub(crate) static MEMBERS_BY_DISCRIMINANT: &[u16] = &[];
-            pub(crate) static MEMBERS_BY_NAME: &[u16] = &[0];
+            pub(crate) static ARENA: ::capnp::private::arena::GeneratedCodeArena = ::capnp::private::arena::GeneratedCodeArena::new(&ENCODED_NODE);
+            pub(crate) static RAW_SCHEMA: ::capnp::introspect::RawStructSchema = ::capnp::introspect::RawStructSchema::new(
+                &ARENA,
+                NONUNION_MEMBERS,
+                MEMBERS_BY_DISCRIMINANT,
+                MEMBERS_BY_NAME
+            );
+            pub(crate) static NONUNION_MEMBERS : &[u16] = &[0];
+            pub(crate) static MEMBERS_BY_DISCRIMINANT : &[u16] = &[];
+            pub(crate) static MEMBERS_BY_NAME : &[u16] = &[0];
             pub(crate) const TYPE_ID: u64 = 0xd18f_bb77_63c0_8c20;
         }
     }
