@@ -11,6 +11,7 @@
 //! - [`tls`] (feature `tls`, on by default): rustls configurations from PEM, mutual TLS,
 //!   certificate pinning.
 //! - [`framing`]: a zero-copy Cap'n Proto stream codec, segments API and segment transports.
+//! - [`bench`]: a load generator (calls/s, latency percentiles, server CPU per call).
 //! - [`calculator`]: the Calculator reference service, wire-compatible with the calculator
 //!   samples of C++ capnproto and pycapnp; [`schemas`] holds the generated code.
 //!
@@ -64,6 +65,7 @@
 #![forbid(unsafe_code)]
 
 pub mod addressbook;
+pub mod bench;
 pub mod calculator;
 pub mod client;
 pub mod demo;

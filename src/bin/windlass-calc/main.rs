@@ -1,6 +1,7 @@
 //! `windlass-calc`: serve the Calculator on a TCP port, evaluate expressions against one, or run
 //! the demo (the default).
 
+mod bench_args;
 #[cfg(feature = "tls")]
 mod tls_args;
 
@@ -75,6 +76,7 @@ enum Command {
         #[command(flatten)]
         tls: tls_args::ConnectTls,
     },
+    Bench(bench_args::Bench),
 }
 
 /// Server runtime limits. Durations take a unit: 500ms, 10s, 2m.
@@ -251,6 +253,7 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
             };
             demo(client, connect.is_some(), plain).await
         }
+        Command::Bench(args) => bench_args::run(args).await,
     }
 }
 

@@ -1,0 +1,225 @@
+//! The load loops: Calculator calls over open connections, one shape per [`Mode`], each call's
+//! latency recorded in an HDR histogram, stopped by a shared [`Budget`] of time and operations.
+//!
+//! Everything runs on the caller's thread (capabilities are `!Send`); several connections are
+//! driven by one `join_all`, not by spawned tasks, so the load generator costs one core at most
+//! and its CPU time can be read from that one thread.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use hdrhistogram::Histogram;
+
+use super::{BenchError, Mode};
+use crate::calculator::{Calculator, Operator};
+use crate::client::Connection;
+
+/// When a run stops: at the deadline or after `remaining` operations, whichever comes first.
+pub(crate) struct Budget {
+    deadline: Instant,
+    remaining: Cell<u64>,
+}
+
+impl Budget {
+    pub(crate) fn new(duration: Duration, max_ops: u64) -> Self {
+        Self {
+            deadline: Instant::now() + duration,
+            remaining: Cell::new(max_ops),
+        }
+    }
+
+    /// Claims one operation; `false` once the budget is spent.
+    pub(crate) fn take(&self) -> bool {
+        let left = self.remaining.get();
+        if left == 0 || Instant::now() >= self.deadline {
+            return false;
+        }
+        self.remaining.set(left - 1);
+        true
+    }
+}
+
+/// The slowest latency a histogram tells apart; slower operations are recorded as this.
+const MAX_LATENCY_NANOS: u64 = 100_000_000_000;
+
+/// A latency histogram in nanoseconds, 1 ns to 100 s, 3 significant figures (~400 KiB).
+pub(crate) fn histogram() -> Histogram<u64> {
+    // Bounds 1 <= 2 * 1 <= 1e11 and 3 significant figures (0..=5 allowed): cannot fail.
+    Histogram::new_with_bounds(1, MAX_LATENCY_NANOS, 3).expect("valid histogram bounds")
+}
+
+/// Records `since.elapsed()`.
+pub(crate) fn record(latency: &mut Histogram<u64>, since: Instant) {
+    let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    latency.saturating_record(nanos.max(1));
+}
+
+/// Runs `mode` over `conns` until `budget` is spent; returns the operations done and their
+/// latencies. `conns` holds one connection per [`Mode::connections`].
+pub(crate) async fn drive(
+    mode: Mode,
+    conns: &[Connection],
+    budget: &Budget,
+) -> Result<(u64, Histogram<u64>), BenchError> {
+    let calculators: Vec<Calculator> = conns.iter().map(Connection::bootstrap).collect();
+    let mut latency = histogram();
+    let ops = match mode {
+        Mode::Seq => sequential(&calculators[0], budget, &mut latency).await?,
+        Mode::Pipe { depth } => pipelined(&calculators[0], depth, budget, &mut latency).await?,
+        Mode::Conns { .. } => {
+            let loops = calculators.iter().map(|calc| async move {
+                let mut mine = histogram();
+                let ops = sequential(calc, budget, &mut mine).await?;
+                Ok::<_, BenchError>((ops, mine))
+            });
+            let mut total = 0;
+            for result in futures::future::join_all(loops).await {
+                let (ops, mine) = result?;
+                total += ops;
+                // Same bounds on both sides, so no value is out of range.
+                latency
+                    .add(&mine)
+                    .expect("histograms with equal bounds add");
+            }
+            total
+        }
+        Mode::Chain { depth } => chains(&calculators[0], depth, budget, &mut latency).await?,
+    };
+    Ok((ops, latency))
+}
+
+async fn sequential(
+    calc: &Calculator,
+    budget: &Budget,
+    latency: &mut Histogram<u64>,
+) -> Result<u64, BenchError> {
+    let mut ops = 0;
+    while budget.take() {
+        let start = Instant::now();
+        one_call(calc, ops as f64).await?;
+        record(latency, start);
+        ops += 1;
+    }
+    Ok(ops)
+}
+
+async fn pipelined(
+    calc: &Calculator,
+    depth: usize,
+    budget: &Budget,
+    latency: &mut Histogram<u64>,
+) -> Result<u64, BenchError> {
+    let timed = |n: u64| async move {
+        let start = Instant::now();
+        one_call(calc, n as f64).await.map(|()| start)
+    };
+    let mut in_flight = FuturesUnordered::new();
+    let mut sent = 0u64;
+    while in_flight.len() < depth.max(1) && budget.take() {
+        in_flight.push(timed(sent));
+        sent += 1;
+    }
+    let mut ops = 0;
+    while let Some(result) = in_flight.next().await {
+        record(latency, result?);
+        ops += 1;
+        if budget.take() {
+            in_flight.push(timed(sent));
+            sent += 1;
+        }
+    }
+    Ok(ops)
+}
+
+/// One `evaluate(literal n)` and a pipelined `read()` of its value: one round trip.
+pub(crate) async fn one_call(calc: &Calculator, n: f64) -> Result<(), BenchError> {
+    let mut request = calc.evaluate_request();
+    request.get().init_expression().set_literal(n);
+    let value = request.send().pipeline.get_value();
+    let got = value
+        .read_request()
+        .send()
+        .promise
+        .await?
+        .get()?
+        .get_value();
+    check(n, got)
+}
+
+async fn chains(
+    calc: &Calculator,
+    depth: usize,
+    budget: &Budget,
+    latency: &mut Histogram<u64>,
+) -> Result<u64, BenchError> {
+    // The `add` function is fetched once, pipelined; the first chain's calls wait for it.
+    let mut request = calc.get_operator_request();
+    request.get().set_op(Operator::Add);
+    let add = request.send().pipeline.get_func();
+    let mut ops = 0;
+    while budget.take() {
+        let start = Instant::now();
+        one_chain(calc, &add, depth, ops as f64).await?;
+        record(latency, start);
+        ops += 1;
+    }
+    Ok(ops)
+}
+
+/// `depth` calls where each `evaluate` adds 1 to the previous one's (pipelined) `Value`, then
+/// one `read()` of the last: one round trip if pipelining works, `depth` if it does not.
+async fn one_chain(
+    calc: &Calculator,
+    add: &crate::schemas::calculator_capnp::calculator::function::Client,
+    depth: usize,
+    start: f64,
+) -> Result<(), BenchError> {
+    let mut request = calc.evaluate_request();
+    request.get().init_expression().set_literal(start);
+    let mut value = request.send().pipeline.get_value();
+    for _ in 1..depth.max(1) {
+        let mut request = calc.evaluate_request();
+        let mut call = request.get().init_expression().init_call();
+        call.set_function(add.clone());
+        let mut params = call.init_params(2);
+        params.reborrow().get(0).set_previous_result(value);
+        params.get(1).set_literal(1.0);
+        value = request.send().pipeline.get_value();
+    }
+    let got = value
+        .read_request()
+        .send()
+        .promise
+        .await?
+        .get()?
+        .get_value();
+    check(start + (depth.max(1) - 1) as f64, got)
+}
+
+fn check(expected: f64, got: f64) -> Result<(), BenchError> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(BenchError::WrongResult { expected, got })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_counts_operations() {
+        let budget = Budget::new(Duration::from_secs(60), 2);
+        assert!(budget.take());
+        assert!(budget.take());
+        assert!(!budget.take());
+    }
+
+    #[test]
+    fn the_budget_ends_at_the_deadline() {
+        let budget = Budget::new(Duration::ZERO, 10);
+        assert!(!budget.take());
+    }
+}

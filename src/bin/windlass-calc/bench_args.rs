@@ -1,0 +1,166 @@
+//! `windlass-calc bench`: arguments, and printing what `windlass::bench` measures.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use windlass::bench::{self, BenchError, CpuProbe, InProcessServer, Mode, Plan, Report, Target};
+use windlass::client::Connector;
+
+/// Measure a Calculator server: calls/s, latency percentiles (p50/p90/p99/max) and CPU per call.
+///
+/// Without --connect, starts a windlass server in this process (--workers, --tls with the
+/// development certificates) and reports its threads' CPU time per call as well as the load
+/// generator's. Every run is bounded by --secs and --calls. Example:
+/// `windlass-calc bench pipe --depth 16 --secs 3 --runs 3`.
+#[derive(Args)]
+pub(crate) struct Bench {
+    /// seq: one call at a time; pipe: --depth calls in flight; conns: --conns connections, each
+    /// sequential; chain: --depth dependent pipelined calls and one read.
+    #[arg(value_enum)]
+    mode: ModeArg,
+    /// Calls in flight (pipe, default 16) or calls per chain (chain, default 8).
+    #[arg(long, value_name = "D")]
+    depth: Option<usize>,
+    /// Connections (conns).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    conns: usize,
+    /// Seconds per run (decimals allowed).
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    secs: f64,
+    /// At most this many operations per run (calls; chains for chain).
+    #[arg(long, value_name = "N", default_value_t = bench::DEFAULT_MAX_OPS)]
+    calls: u64,
+    /// Repeat the measurement this many times (one line each), to see the spread.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    runs: usize,
+    /// Measure the server at this address instead of an in-process one.
+    #[arg(long, short, value_name = "ADDR")]
+    connect: Option<String>,
+    /// With --connect: the server's process id, to report its CPU time per call.
+    #[arg(long, value_name = "PID", requires = "connect")]
+    pid: Option<u32>,
+    /// Worker threads of the in-process server.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        conflicts_with = "connect"
+    )]
+    workers: usize,
+    /// Print one JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[cfg(feature = "tls")]
+    #[command(flatten)]
+    tls: crate::tls_args::ConnectTls,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Seq,
+    Pipe,
+    Conns,
+    Chain,
+}
+
+impl Bench {
+    fn mode(&self) -> Mode {
+        match self.mode {
+            ModeArg::Seq => Mode::Seq,
+            ModeArg::Pipe => Mode::Pipe {
+                depth: self.depth.unwrap_or(16),
+            },
+            ModeArg::Conns => Mode::Conns { conns: self.conns },
+            ModeArg::Chain => Mode::Chain {
+                depth: self.depth.unwrap_or(8),
+            },
+        }
+    }
+
+    fn plan(&self) -> Result<Plan, String> {
+        let duration = Duration::try_from_secs_f64(self.secs)
+            .map_err(|e| format!("--secs {}: {e}", self.secs))?;
+        Ok(Plan::new(self.mode(), duration).with_max_ops(self.calls))
+    }
+
+    fn tls_wanted(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.wanted();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// The external server as a target.
+    fn external(&self, addr: &str) -> Result<Target, windlass::Error> {
+        #[allow(unused_mut)]
+        let mut target = Target::new(addr, Connector::new(addr));
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.build()? {
+            target.connector = target.connector.with_tls(tls);
+            target.tls = true;
+        }
+        target.server_cpu = self.pid.map(CpuProbe::Process);
+        Ok(target)
+    }
+}
+
+/// Runs `windlass-calc bench`.
+pub(crate) async fn run(args: Bench) -> Result<ExitCode, windlass::Error> {
+    let plan = match args.plan() {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let (target, server) = match &args.connect {
+        Some(addr) => (args.external(addr)?, None),
+        None => match InProcessServer::start(args.workers, args.tls_wanted()) {
+            Ok(server) => {
+                let label = format!("windlass {}w", args.workers);
+                (server.target(label), Some(server))
+            }
+            Err(e) => return Ok(report_error(&e)),
+        },
+    };
+    if !args.json {
+        println!("# {}", placement(server.is_some(), args.workers));
+        println!("{}", Report::table_header());
+    }
+    let mut code = ExitCode::SUCCESS;
+    for _ in 0..args.runs.max(1) {
+        match bench::measure(&target, &plan).await {
+            Ok(report) if args.json => println!("{}", report.json_line()),
+            Ok(report) => println!("{}", report.table_row()),
+            Err(e) => {
+                code = report_error(&e);
+                break;
+            }
+        }
+    }
+    if let Some(server) = server {
+        if let Err(e) = server.shutdown() {
+            code = report_error(&e);
+        }
+    }
+    Ok(code)
+}
+
+fn report_error(e: &BenchError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}
+
+/// Where the server and the load generator run: nothing is pinned, so say so.
+pub(crate) fn placement(in_process: bool, workers: usize) -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if in_process {
+        format!(
+            "placement: {cores} cores, nothing pinned; in this process: server with 1 acceptor + \
+             {workers} worker thread(s), load generator on 1 thread"
+        )
+    } else {
+        format!("placement: {cores} cores, nothing pinned; load generator on 1 thread")
+    }
+}

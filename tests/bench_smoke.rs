@@ -1,0 +1,178 @@
+//! `windlass-calc bench` runs every mode for a fraction of a second and prints parseable output.
+//! No speed is asserted: only that the figures exist and are consistent.
+
+use std::collections::HashMap;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_windlass-calc");
+
+fn bench(args: &[&str]) -> Output {
+    let out = Command::new(BIN)
+        .arg("bench")
+        .args(args)
+        .output()
+        .expect("run windlass-calc bench");
+    assert!(
+        out.status.success(),
+        "bench {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A flat JSON object (what `--json` prints) as key → raw value text; panics if malformed.
+fn parse_flat_json(line: &str) -> HashMap<String, String> {
+    let body = line
+        .strip_prefix('{')
+        .and_then(|l| l.strip_suffix('}'))
+        .unwrap_or_else(|| panic!("not a JSON object: {line}"));
+    let mut fields = HashMap::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let key_end = rest[1..].find('"').expect("closed key") + 1;
+        assert!(rest.starts_with('"'), "key must be quoted: {rest}");
+        let key = &rest[1..key_end];
+        let after = rest[key_end + 1..].strip_prefix(':').expect("colon");
+        let value_len = if after.starts_with('"') {
+            // Skip escaped characters inside the string.
+            let bytes = after.as_bytes();
+            let mut i = 1;
+            while bytes[i] != b'"' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i + 1
+        } else {
+            after.find(',').unwrap_or(after.len())
+        };
+        let value = &after[..value_len];
+        assert!(
+            value.starts_with('"')
+                || value == "null"
+                || value == "true"
+                || value == "false"
+                || value.parse::<f64>().is_ok(),
+            "bad value for {key}: {value}"
+        );
+        fields.insert(key.to_string(), value.to_string());
+        rest = after[value_len..].strip_prefix(',').unwrap_or("");
+    }
+    fields
+}
+
+fn number(fields: &HashMap<String, String>, key: &str) -> f64 {
+    fields[key]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number: {fields:?}"))
+}
+
+fn json_lines(args: &[&str]) -> Vec<HashMap<String, String>> {
+    let mut all = vec!["--json"];
+    if !args.contains(&"--secs") {
+        all.extend(["--secs", "0.2"]);
+    }
+    all.extend_from_slice(args);
+    let out = bench(&all);
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    stdout.lines().map(parse_flat_json).collect()
+}
+
+fn check_consistent(fields: &HashMap<String, String>) {
+    assert!(number(fields, "ops") > 0.0, "{fields:?}");
+    assert!(number(fields, "calls_per_sec") > 0.0, "{fields:?}");
+    let [p50, p90, p99, max] = ["p50_us", "p90_us", "p99_us", "max_us"].map(|k| number(fields, k));
+    assert!(
+        0.0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= max,
+        "{fields:?}"
+    );
+}
+
+#[test]
+fn every_mode_runs_in_process_and_prints_json_lines() {
+    for (mode, extra, depth, conns) in [
+        ("seq", None, 1.0, 1.0),
+        ("pipe", Some("4"), 4.0, 1.0),
+        ("conns", None, 1.0, 3.0),
+        ("chain", Some("5"), 5.0, 1.0),
+    ] {
+        let mut args = vec![mode, "--conns", "3"];
+        if let Some(depth) = extra {
+            args.extend(["--depth", depth]);
+        }
+        let lines = json_lines(&args);
+        assert_eq!(lines.len(), 1, "{mode}: {lines:?}");
+        let fields = &lines[0];
+        assert_eq!(fields["mode"], format!("\"{mode}\""));
+        assert_eq!(number(fields, "depth"), depth, "{mode}");
+        assert_eq!(number(fields, "conns"), conns, "{mode}");
+        assert_eq!(fields["tls"], "false");
+        check_consistent(fields);
+        if cfg!(target_os = "linux") {
+            assert!(number(fields, "server_cpu_us_per_call") > 0.0, "{fields:?}");
+        }
+    }
+}
+
+#[test]
+fn the_table_has_a_header_and_one_row_per_run() {
+    let out = bench(&["seq", "--secs", "0.1", "--runs", "2"]);
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(lines[0].starts_with("# placement:"), "{stdout}");
+    assert!(
+        lines[1].contains("calls/s") && lines[1].contains("p99"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with("windlass 1w") && lines[2].contains("seq"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_call_count_bounds_a_run() {
+    let lines = json_lines(&["pipe", "--depth", "8", "--calls", "5", "--secs", "30"]);
+    assert_eq!(number(&lines[0], "ops"), 5.0);
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_and_two_workers_run() {
+    let lines = json_lines(&["conns", "--conns", "4", "--tls", "--workers", "2"]);
+    assert_eq!(lines[0]["tls"], "true");
+    assert_eq!(lines[0]["label"], "\"windlass 2w\"");
+    check_consistent(&lines[0]);
+}
+
+#[test]
+fn an_external_server_is_measured_with_its_process_cpu() {
+    let listener = windlass::server::bind("127.0.0.1:0").expect("bind");
+    let server = windlass::server::spawn(listener, |_| windlass::calculator::new_client().client)
+        .expect("server");
+    let addr = server.local_addr().to_string();
+    let pid = std::process::id().to_string();
+    let lines = json_lines(&["seq", "--connect", &addr, "--pid", &pid]);
+    assert_eq!(lines[0]["label"], format!("\"{addr}\""));
+    check_consistent(&lines[0]);
+    assert_ne!(lines[0]["server_cpu_us_per_call"], "null");
+    server.shutdown().expect("shutdown");
+}
+
+#[test]
+fn a_bad_duration_is_refused() {
+    let out = Command::new(BIN)
+        .args(["bench", "seq", "--secs=-1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--secs"));
+}
+
+#[test]
+fn the_flat_json_parser_reads_escapes() {
+    let fields = parse_flat_json(r#"{"a":"x\"y,z","b":1.5,"c":null}"#);
+    assert_eq!(fields["a"], r#""x\"y,z""#);
+    assert_eq!(fields["b"], "1.5");
+    assert_eq!(fields["c"], "null");
+}
