@@ -2,7 +2,7 @@
 //! `memcpy` of the same bytes, measured in the same run and reported as ratios.
 //!
 //! ```text
-//! cargo bench --bench framing              # the full table, about 30 s
+//! cargo bench --bench framing              # the full table, about a minute
 //! cargo bench --bench framing -- --quick   # shorter timing windows
 //! ```
 //!
