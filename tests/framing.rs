@@ -235,6 +235,26 @@ fn oversized_messages_are_refused_before_their_bytes_arrive() {
     // At the limit it is accepted and waits for the bytes.
     let mut buf = BytesMut::from(&table(0, &[128])[..]);
     assert!(codec.decode(&mut buf).expect("within limit").is_none());
+
+    // A lower traversal limit lowers the size limit, as in capnp's reader.
+    let mut options = ReaderOptions::new();
+    options.traversal_limit_in_words(Some(100));
+    let mut codec = MessageCodec::with_limits(Limits::new().with_reader_options(options));
+    let err = decode_error(&mut codec, &table(0, &[101]));
+    assert!(
+        matches!(
+            err,
+            FramingError::MessageTooLarge {
+                bytes: 808,
+                max: 800
+            }
+        ),
+        "{err}"
+    );
+    let mut whole = table(0, &[101]);
+    whole.resize(8 + 808, 0);
+    assert!(serialize::read_message(&whole[..], options).is_err());
+    assert!(serialize::read_message(&whole[..], ReaderOptions::new()).is_ok());
 }
 
 #[test]

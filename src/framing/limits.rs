@@ -20,8 +20,8 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
 /// Bytes in a Cap'n Proto word; segment sizes on the wire count words.
 pub(crate) const WORD_BYTES: usize = 8;
 
-/// The bounds a decoder enforces on each message, plus the [`ReaderOptions`] (traversal and
-/// nesting limits) its messages are read with.
+/// The bounds a decoder enforces on each message (segment count; size, capped by the traversal
+/// limit), plus the [`ReaderOptions`] (traversal and nesting limits) its messages are read with.
 ///
 /// The defaults accept every message `capnp::serialize::read_message` accepts with its default
 /// options. Every bound is checked against the header *before* any memory is reserved for the
@@ -33,6 +33,11 @@ pub(crate) const WORD_BYTES: usize = 8;
 ///
 /// let limits = Limits::new().with_max_segments(16).with_max_message_bytes(1 << 20);
 /// assert_eq!(limits.max_segments(), 16);
+///
+/// // A lower traversal limit lowers the largest message accepted too.
+/// let mut options = capnp::message::ReaderOptions::new();
+/// options.traversal_limit_in_words(Some(1024));
+/// assert_eq!(limits.with_reader_options(options).effective_max_message_bytes(), 8192);
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -67,7 +72,8 @@ impl Limits {
         self
     }
 
-    /// Largest message in bytes of segment data (default [`DEFAULT_MAX_MESSAGE_BYTES`]).
+    /// Largest message in bytes of segment data (default [`DEFAULT_MAX_MESSAGE_BYTES`]). To
+    /// accept more than 64 MiB, raise the reader options' traversal limit too.
     #[must_use]
     pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
         self.max_message_bytes = bytes;
@@ -75,7 +81,9 @@ impl Limits {
     }
 
     /// The options decoded messages are read with: traversal limit in words and nesting limit
-    /// (default: capnp's [`ReaderOptions::new`]).
+    /// (default: capnp's [`ReaderOptions::new`]). A traversal limit below
+    /// [`Limits::max_message_bytes`] also lowers the largest message accepted (see
+    /// [`Limits::effective_max_message_bytes`]).
     #[must_use]
     pub fn with_reader_options(mut self, options: ReaderOptions) -> Self {
         self.reader_options = options;
@@ -114,14 +122,24 @@ impl Limits {
         }
     }
 
-    /// Checks a message size in bytes against [`Limits::max_message_bytes`].
+    /// The largest message a decoder accepts: [`Limits::max_message_bytes`], or less if the
+    /// traversal limit of the reader options is lower, because a message larger than that cannot
+    /// be read in full (capnp's own readers refuse it up front for the same reason).
+    #[must_use]
+    pub fn effective_max_message_bytes(&self) -> usize {
+        let traversal = self
+            .reader_options
+            .traversal_limit_in_words
+            .map_or(usize::MAX, |words| words.saturating_mul(WORD_BYTES));
+        self.max_message_bytes.min(traversal)
+    }
+
+    /// Checks a message size in bytes against [`Limits::effective_max_message_bytes`].
     pub(crate) fn check_message_bytes(&self, bytes: u64) -> Result<usize, super::FramingError> {
+        let max = self.effective_max_message_bytes();
         match usize::try_from(bytes) {
-            Ok(n) if n <= self.max_message_bytes => Ok(n),
-            _ => Err(super::FramingError::MessageTooLarge {
-                bytes,
-                max: self.max_message_bytes,
-            }),
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(super::FramingError::MessageTooLarge { bytes, max }),
         }
     }
 }
