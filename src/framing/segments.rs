@@ -26,6 +26,10 @@ pub type Message = message::Reader<Segments>;
 /// it off). A segment that arrives unaligned is copied once into word-aligned memory;
 /// [`Segments::copied_bytes`] says how many bytes that cost, so a test can check that a path is
 /// really zero-copy.
+///
+/// Sharing has the usual `Bytes` trade-off: a message keeps alive the receive buffer chunk it
+/// was cut from, however small the message. To keep a small message for long while the stream
+/// moves on, copy it (e.g. `capnp::serialize::write_message_segments_to_words`).
 #[derive(Debug, Clone)]
 pub struct Segments {
     repr: Repr,

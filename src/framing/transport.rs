@@ -37,6 +37,11 @@ pub trait SegmentSender {
     /// # Errors
     ///
     /// A message outside the transport's [`Limits`], or the transport failed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropped midway, part of the message may have been sent, and the stream is
+    /// out of step; close the transport.
     fn send<S: ReaderSegments + Sync + ?Sized>(
         &mut self,
         message: &S,
@@ -51,6 +56,11 @@ pub trait SegmentReceiver {
     ///
     /// A multipart message that is not a valid message within the [`Limits`], or the transport
     /// failed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe for [`TcpSegmentTransport`] (frames received so far stay buffered in its
+    /// decoder) and as safe as the socket's `recv` for ZeroMQ.
     fn recv(&mut self) -> impl Future<Output = Result<Option<Message>, TransportError>> + Send;
 }
 
