@@ -176,3 +176,38 @@ fn the_flat_json_parser_reads_escapes() {
     assert_eq!(fields["b"], "1.5");
     assert_eq!(fields["c"], "null");
 }
+
+#[test]
+fn compare_runs_every_contender_in_every_mode() {
+    let lines = json_lines(&[
+        "compare",
+        "--secs",
+        "0.1",
+        "--depth",
+        "4",
+        "--conns",
+        "2",
+        "--workers",
+        "2",
+    ]);
+    let seen = |label: &str, mode: &str| {
+        lines.iter().any(|fields| {
+            fields["label"] == format!("\"{label}\"") && fields["mode"] == format!("\"{mode}\"")
+        })
+    };
+    for mode in ["seq", "pipe"] {
+        assert!(seen("raw TCP", mode), "{lines:?}");
+    }
+    assert!(!seen("raw TCP", "conns"), "{lines:?}");
+    for label in ["bare capnp-rpc", "windlass 1w", "windlass 2w"] {
+        for mode in ["seq", "pipe", "conns"] {
+            assert!(seen(label, mode), "{label} {mode}: {lines:?}");
+        }
+    }
+    if cfg!(feature = "tls") {
+        assert!(seen("windlass 1w TLS", "seq"), "{lines:?}");
+    }
+    for fields in &lines {
+        check_consistent(fields);
+    }
+}

@@ -9,6 +9,8 @@
 //!   histogram, server and load-generator CPU per call).
 //! - [`InProcessServer`]: a windlass Calculator server in this process, plain or TLS, whose
 //!   threads can be told apart for CPU accounting.
+//! - [`compare`]: windlass side by side with [`raw_ping_pong`] (the physical limit),
+//!   [`BareServer`] (bare capnp-rpc) and [`PythonServer`] (pycapnp), with medians and ratios.
 //!
 //! The load generator runs on the caller's thread, inside a tokio `LocalSet`. On a small machine
 //! it competes with the server for the cores, so the CPU time per call is often the steadier
@@ -28,14 +30,19 @@
 //! # }
 //! ```
 
+mod baseline;
+pub mod compare;
 mod cpu;
 mod load;
+mod python;
 mod report;
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
+pub use baseline::{raw_ping_pong, BareServer};
 pub use cpu::CpuProbe;
+pub use python::PythonServer;
 pub use report::{Percentiles, Report};
 
 use crate::calculator;

@@ -1,9 +1,11 @@
 //! `windlass-calc bench`: arguments, and printing what `windlass::bench` measures.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use windlass::bench::compare::{self, Contender};
 use windlass::bench::{self, BenchError, CpuProbe, InProcessServer, Mode, Plan, Report, Target};
 use windlass::client::Connector;
 
@@ -13,10 +15,17 @@ use windlass::client::Connector;
 /// development certificates) and reports its threads' CPU time per call as well as the load
 /// generator's. Every run is bounded by --secs and --calls. Example:
 /// `windlass-calc bench pipe --depth 16 --secs 3 --runs 3`.
+///
+/// `compare` measures, in one run, a raw TCP ping-pong of the same bytes as one call (the
+/// physical limit), bare capnp-rpc, windlass with 1 and --workers workers, plain and TLS, and
+/// pycapnp (when --python or WINDLASS_PYTHON names a Python with pycapnp, or target/pyenv
+/// exists), in modes seq, pipe and conns; it prints medians over --runs with min–max and the
+/// ratios against windlass 1w.
 #[derive(Args)]
 pub(crate) struct Bench {
     /// seq: one call at a time; pipe: --depth calls in flight; conns: --conns connections, each
-    /// sequential; chain: --depth dependent pipelined calls and one read.
+    /// sequential; chain: --depth dependent pipelined calls and one read; compare: every
+    /// contender side by side.
     #[arg(value_enum)]
     mode: ModeArg,
     /// Calls in flight (pipe, default 16) or calls per chain (chain, default 8).
@@ -40,14 +49,14 @@ pub(crate) struct Bench {
     /// With --connect: the server's process id, to report its CPU time per call.
     #[arg(long, value_name = "PID", requires = "connect")]
     pid: Option<u32>,
-    /// Worker threads of the in-process server.
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 1,
-        conflicts_with = "connect"
-    )]
-    workers: usize,
+    /// Worker threads of the in-process server (default 1; for compare, the N of "windlass Nw":
+    /// one per core).
+    #[arg(long, value_name = "N", conflicts_with = "connect")]
+    workers: Option<usize>,
+    /// compare: the Python with pycapnp 2.x that runs tests/interop/calc_server.py (default:
+    /// $WINDLASS_PYTHON, else target/pyenv/bin/python if present; pycapnp is skipped without).
+    #[arg(long, value_name = "PATH")]
+    python: Option<PathBuf>,
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -62,6 +71,7 @@ enum ModeArg {
     Pipe,
     Conns,
     Chain,
+    Compare,
 }
 
 impl Bench {
@@ -75,6 +85,8 @@ impl Bench {
             ModeArg::Chain => Mode::Chain {
                 depth: self.depth.unwrap_or(8),
             },
+            // compare runs several modes; this one is only a placeholder.
+            ModeArg::Compare => Mode::Seq,
         }
     }
 
@@ -114,18 +126,22 @@ pub(crate) async fn run(args: Bench) -> Result<ExitCode, windlass::Error> {
             return Ok(ExitCode::from(2));
         }
     };
+    if matches!(args.mode, ModeArg::Compare) {
+        return Ok(run_compare(&args, plan.duration).await);
+    }
+    let workers = args.workers.unwrap_or(1);
     let (target, server) = match &args.connect {
         Some(addr) => (args.external(addr)?, None),
-        None => match InProcessServer::start(args.workers, args.tls_wanted()) {
+        None => match InProcessServer::start(workers, args.tls_wanted()) {
             Ok(server) => {
-                let label = format!("windlass {}w", args.workers);
+                let label = format!("windlass {workers}w");
                 (server.target(label), Some(server))
             }
             Err(e) => return Ok(report_error(&e)),
         },
     };
     if !args.json {
-        println!("# {}", placement(server.is_some(), args.workers));
+        println!("# {}", placement(server.is_some(), workers));
         println!("{}", Report::table_header());
     }
     let mut code = ExitCode::SUCCESS;
@@ -163,4 +179,97 @@ pub(crate) fn placement(in_process: bool, workers: usize) -> String {
     } else {
         format!("placement: {cores} cores, nothing pinned; load generator on 1 thread")
     }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The Python for the pycapnp contender, if any.
+fn python(args: &Bench) -> Option<PathBuf> {
+    if let Some(path) = &args.python {
+        return Some(path.clone());
+    }
+    if let Some(path) = std::env::var_os("WINDLASS_PYTHON").filter(|p| !p.is_empty()) {
+        return Some(path.into());
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");
+    venv.exists().then_some(venv)
+}
+
+fn contenders(args: &Bench) -> Vec<Contender> {
+    let many = args.workers.unwrap_or(cores()).max(2);
+    let mut all = vec![Contender::Raw, Contender::Bare];
+    for tls in [false, true] {
+        if tls && !cfg!(feature = "tls") {
+            continue;
+        }
+        for workers in [1, many] {
+            all.push(Contender::Windlass { workers, tls });
+        }
+    }
+    if let Some(python) = python(args) {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/calc_server.py");
+        all.push(Contender::Pycapnp { python, script });
+    }
+    all
+}
+
+/// `bench compare`: every contender in modes seq, pipe and conns, `--runs` times interleaved.
+async fn run_compare(args: &Bench, duration: Duration) -> ExitCode {
+    let modes = [
+        Mode::Seq,
+        Mode::Pipe {
+            depth: args.depth.unwrap_or(16),
+        },
+        Mode::Conns { conns: args.conns },
+    ];
+    let contenders = contenders(args);
+    let exchange = match compare::call_bytes().await {
+        Ok(exchange) => exchange,
+        Err(e) => return report_error(&e),
+    };
+    if !args.json {
+        let many = args.workers.unwrap_or(cores()).max(2);
+        println!("# {}", placement(true, many));
+        println!(
+            "# (pycapnp runs in its own process; the raw ping-pong's client and server are one \
+             thread each)"
+        );
+        println!(
+            "# raw TCP exchange: {} bytes out, {} bytes in (one seq call's RPC bytes)",
+            exchange.0, exchange.1
+        );
+        println!("{}", Report::table_header());
+    }
+    let mut reports = Vec::new();
+    for _ in 0..args.runs.max(1) {
+        for mode in modes {
+            let plan = Plan::new(mode, duration).with_max_ops(args.calls);
+            for contender in contenders.iter().filter(|c| c.supports(mode)) {
+                match compare::run_once(contender, &plan, exchange).await {
+                    Ok(report) if args.json => println!("{}", report.json_line()),
+                    Ok(report) => {
+                        println!("{}", report.table_row());
+                        reports.push(report);
+                    }
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", contender.label());
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+        }
+    }
+    if !args.json {
+        let cells = compare::cells(&reports);
+        println!(
+            "\nmedians over {} run(s); × = ratio to windlass 1w (calls/s: higher is better; p50: lower)",
+            args.runs.max(1)
+        );
+        for mode in modes {
+            println!("\n{}", compare::summary_table(&cells, mode, "windlass 1w"));
+        }
+    }
+    ExitCode::SUCCESS
 }
