@@ -148,3 +148,43 @@ async fn a_peer_that_breaks_the_framing_gets_an_error() {
         assert!(ok, "{what}: {err}");
     }
 }
+
+#[tokio::test]
+async fn split_halves_send_and_receive_from_two_tasks() {
+    let (a, b) = pair(Limits::new()).await;
+    let (mut a_in, mut a_out) = a.into_split();
+    let (mut b_in, mut b_out) = b.into_split();
+    // b echoes everything back from its own task until a's sending half shuts down.
+    let echo = tokio::spawn(async move {
+        let mut echoed = 0;
+        while let Some(m) = b_in.recv().await.expect("recv") {
+            b_out.send(m.get_segments()).await.expect("echo");
+            echoed += 1;
+        }
+        b_out.shutdown().await.expect("shutdown");
+        echoed
+    });
+    let messages: Vec<_> = (0..10).map(|i| book_message(i, 2)).collect();
+    let sending = async {
+        for m in &messages {
+            a_out.send(m).await.expect("send");
+        }
+        a_out.shutdown().await.expect("shutdown");
+    };
+    let receiving = async {
+        let mut got = Vec::new();
+        // One more recv than messages: the last sees b's clean end.
+        for _ in 0..=messages.len() {
+            match a_in.recv().await.expect("recv") {
+                Some(m) => got.push(book_of(&m)),
+                None => break,
+            }
+        }
+        got
+    };
+    let ((), got) = tokio::join!(sending, receiving);
+    assert_eq!(echo.await.expect("echo task"), 10);
+    let expected: Vec<_> = (0..10).map(AddressBook::generated).collect();
+    assert_eq!(got, expected);
+    assert_eq!(a_in.stats().copied_bytes, 0);
+}

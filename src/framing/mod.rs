@@ -68,6 +68,7 @@ mod packed;
 mod packing;
 mod segments;
 mod table;
+mod tcp;
 mod transport;
 #[cfg(feature = "zmq")]
 mod zmq;
@@ -81,6 +82,7 @@ pub use limits::{Limits, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_SEGMENTS};
 pub use multipart::MultipartCodec;
 pub use packed::PackedCodec;
 pub use segments::{from_segments, to_owned_segments, to_segments, Message, Segments};
-pub use transport::{SegmentReceiver, SegmentSender, TcpSegmentTransport, TransportError};
+pub use tcp::{TcpSegmentReceiver, TcpSegmentSender, TcpSegmentTransport};
+pub use transport::{SegmentReceiver, SegmentSender, TransportError};
 #[cfg(feature = "zmq")]
 pub use zmq::ZmqSegmentTransport;
