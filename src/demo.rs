@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use capnp::Error;
 
 use crate::calculator::{self, Calculator, Operator, Operators};
+use crate::schemas::calculator_capnp::calculator::{evaluate_params, evaluate_results};
+
+type EvaluateRequest = capnp::capability::Request<evaluate_params::Owned, evaluate_results::Owned>;
 
 /// The outcome of one check.
 #[derive(Debug, Clone)]
@@ -98,10 +101,9 @@ where
     }
 }
 
-/// `evaluate(literal)` then `read()`, pipelined: one round trip.
-async fn literal(calc: &Calculator) -> Result<f64, Error> {
-    let mut request = calc.evaluate_request();
-    request.get().init_expression().set_literal(123.0);
+/// Sends an `evaluate` and, without waiting for it, `read()` on the value it will return: both
+/// calls travel together, so the answer costs one round trip.
+async fn send_and_read(request: EvaluateRequest) -> Result<f64, Error> {
     let value = request.send().pipeline.get_value();
     Ok(value
         .read_request()
@@ -110,6 +112,13 @@ async fn literal(calc: &Calculator) -> Result<f64, Error> {
         .await?
         .get()?
         .get_value())
+}
+
+/// `evaluate(literal)` then `read()`, pipelined: one round trip.
+async fn literal(calc: &Calculator) -> Result<f64, Error> {
+    let mut request = calc.evaluate_request();
+    request.get().init_expression().set_literal(123.0);
+    send_and_read(request).await
 }
 
 /// Two `getOperator` calls, an `evaluate` using both, and a `read()`: four calls, one round trip.
@@ -127,14 +136,7 @@ async fn arithmetic(calc: &Calculator) -> Result<f64, Error> {
         args.reborrow().get(0).set_literal(123.0);
         args.get(1).set_literal(45.0);
     }
-    let value = request.send().pipeline.get_value();
-    Ok(value
-        .read_request()
-        .send()
-        .promise
-        .await?
-        .get()?
-        .get_value())
+    send_and_read(request).await
 }
 
 /// `evaluate(4 * 6)` and, before its answer, `evaluate(previousResult + 3)` on the promised value.
@@ -158,8 +160,7 @@ async fn previous_result(calc: &Calculator) -> Result<f64, Error> {
         args.reborrow().get(0).set_previous_result(product);
         args.get(1).set_literal(3.0);
     }
-    let sum = second.send().pipeline.get_value();
-    Ok(sum.read_request().send().promise.await?.get()?.get_value())
+    send_and_read(second).await
 }
 
 /// Defines `f(x, y) = x * 100 + y` and `g(x) = f(x, x + 1) * 2` on the server, then evaluates
@@ -215,14 +216,7 @@ async fn functions(calc: &Calculator) -> Result<f64, Error> {
         call_g.set_function(g);
         call_g.init_params(1).get(0).set_literal(21.0);
     }
-    let value = request.send().pipeline.get_value();
-    Ok(value
-        .read_request()
-        .send()
-        .promise
-        .await?
-        .get()?
-        .get_value())
+    send_and_read(request).await
 }
 
 /// `pow(2, 4 + 5)` where `pow` lives in this process: the server calls back into the client.
@@ -241,14 +235,7 @@ async fn callback(calc: &Calculator) -> Result<f64, Error> {
         args.reborrow().get(0).set_literal(4.0);
         args.get(1).set_literal(5.0);
     }
-    let value = request.send().pipeline.get_value();
-    Ok(value
-        .read_request()
-        .send()
-        .promise
-        .await?
-        .get()?
-        .get_value())
+    send_and_read(request).await
 }
 
 /// The infix parser and [`calculator::evaluate`]: a whole expression in one round trip.
