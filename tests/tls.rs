@@ -38,6 +38,15 @@ fn server(options: Options) -> (ServerHandle, Arc<Mutex<Vec<String>>>) {
     (handle, seen)
 }
 
+/// A server with the development certificate that asks clients for one signed by the dev CA.
+fn mtls_server(mode: ClientAuth) -> (ServerHandle, Arc<Mutex<Vec<String>>>) {
+    let tls = tls::dev::server()
+        .client_auth(tls::dev::ca(), mode)
+        .build()
+        .expect("config");
+    server(Options::new().with_tls(tls))
+}
+
 fn dev_server() -> ServerHandle {
     let tls = tls::dev::server().build().expect("dev server config");
     server(Options::new().with_tls(tls)).0
@@ -77,11 +86,7 @@ fn the_full_scenario_runs_over_tls_and_the_factory_sees_no_client_certificate() 
 
 #[test]
 fn the_full_scenario_runs_over_mutual_tls_and_the_factory_sees_the_client() {
-    let tls = tls::dev::server()
-        .client_auth(tls::dev::ca(), ClientAuth::Required)
-        .build()
-        .expect("config");
-    let (server, seen) = server(Options::new().with_tls(tls));
+    let (server, seen) = mtls_server(ClientAuth::Required);
     let addr = server.local_addr().to_string();
     run_local(async move {
         let (cert, key) = tls::dev::client_identity();
@@ -104,11 +109,7 @@ fn the_full_scenario_runs_over_mutual_tls_and_the_factory_sees_the_client() {
 
 #[test]
 fn optional_client_auth_serves_clients_with_and_without_certificates() {
-    let tls = tls::dev::server()
-        .client_auth(tls::dev::ca(), ClientAuth::Optional)
-        .build()
-        .expect("config");
-    let (server, seen) = server(Options::new().with_tls(tls));
+    let (server, seen) = mtls_server(ClientAuth::Optional);
     let addr = server.local_addr().to_string();
     run_local(async move {
         let conn = connect(&addr, dev_client())
@@ -130,11 +131,7 @@ fn optional_client_auth_serves_clients_with_and_without_certificates() {
 
 #[test]
 fn a_client_without_a_certificate_is_refused_when_one_is_required() {
-    let tls = tls::dev::server()
-        .client_auth(tls::dev::ca(), ClientAuth::Required)
-        .build()
-        .expect("config");
-    let (server, _) = server(Options::new().with_tls(tls));
+    let (server, _) = mtls_server(ClientAuth::Required);
     let addr = server.local_addr().to_string();
     run_local(async move {
         // In TLS 1.3 the client finishes its side of the handshake before the server checks for
@@ -440,11 +437,7 @@ fn keys_in_pkcs8_pkcs1_and_sec1_all_serve_real_handshakes() {
 
 #[test]
 fn bad_peers_do_not_disturb_an_open_tls_connection() {
-    let tls = tls::dev::server()
-        .client_auth(tls::dev::ca(), ClientAuth::Required)
-        .build()
-        .expect("config");
-    let (server, _) = server(Options::new().with_tls(tls));
+    let (server, _) = mtls_server(ClientAuth::Required);
     let addr = server.local_addr().to_string();
     run_local(async move {
         let (cert, key) = tls::dev::client_identity();
