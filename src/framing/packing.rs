@@ -89,6 +89,12 @@ impl Unpacker {
                 pos += bytes;
                 continue;
             }
+            let (used, words) = unpack_plain_words(&src[pos..], &mut out[*filled..]);
+            pos += used;
+            *filled += words * WORD_BYTES;
+            if *filled == out.len() {
+                break;
+            }
             let Some(&tag) = src.get(pos) else { break };
             let word = &mut out[*filled..*filled + WORD_BYTES];
             match tag {
@@ -125,6 +131,36 @@ impl Unpacker {
         }
         pos
     }
+}
+
+/// The fast path of [`Unpacker::unpack`]: words whose tag is neither `0x00` nor `0xff`, while at
+/// least a whole unit's worth of input (9 bytes) and one word of room remain. Returns the bytes
+/// consumed and the words written; stops at the first run tag for the caller to handle.
+fn unpack_plain_words(src: &[u8], out: &mut [u8]) -> (usize, usize) {
+    let mut pos = 0;
+    let mut words = 0;
+    for word in out.chunks_exact_mut(WORD_BYTES) {
+        // A fixed-size window lets the compiler drop the bounds checks of the loop below.
+        let Some(unit) = src.get(pos..pos + WORD_BYTES + 1) else {
+            break;
+        };
+        let mut window = [0u8; WORD_BYTES + 1];
+        window.copy_from_slice(unit);
+        let tag = window[0];
+        if tag == 0 || tag == 0xff {
+            break;
+        }
+        let mut next = 1;
+        for (bit, b) in word.iter_mut().enumerate() {
+            let set = usize::from((tag >> bit) & 1);
+            // `next` ≤ 1 + bits set so far ≤ 8: always inside the window.
+            *b = window[next.min(WORD_BYTES)] & 0u8.wrapping_sub(set as u8);
+            next += set;
+        }
+        pos += next;
+        words += 1;
+    }
+    (pos, words)
 }
 
 #[cfg(test)]
