@@ -53,6 +53,10 @@ struct Summary {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    ensure!(
+        cfg!(feature = "zmq") || !matches!(args.transport, Transport::Zmq),
+        "this build has no ZeroMQ: run with `--features zmq`"
+    );
     let book = AddressBook::generated(args.people);
     let mut message =
         Builder::new(HeapAllocator::new().first_segment_words(args.first_segment_words.max(1)));
