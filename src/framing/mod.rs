@@ -8,9 +8,10 @@
 //! | standard stream framing, async        | [`MessageCodec`] (`tokio_util` `Decoder`/`Encoder`), [`message_stream`], [`write_message_async`] |
 //! | packed stream framing, async          | [`PackedCodec`]                                      |
 //! | many messages on a blocking stream    | [`read_messages`], [`read_message`], [`write_message`] |
-//! | raw segments                          | [`to_segments`], [`from_segments`]                   |
-//! | one frame per segment, over TCP       | [`TcpSegmentTransport`] (framing below)              |
+//! | raw segments                          | [`to_segments`], [`to_owned_segments`], [`from_segments`], [`Segments::to_frames`] |
+//! | one frame per segment, over TCP       | [`TcpSegmentTransport`] (framing below; `into_split` for two tasks) |
 //! | one frame per segment, over ZeroMQ    | `ZmqSegmentTransport` (feature `zmq`)                |
+//! | either transport, generically         | [`SegmentSender`], [`SegmentReceiver`]               |
 //!
 //! A decoded [`Message`] is a `capnp::message::Reader` over [`Segments`]: each segment is a
 //! [`bytes::Bytes`] slice of the buffer the message arrived in, so decoding costs O(segments),
@@ -18,8 +19,10 @@
 //! the copy is counted ([`Segments::copied_bytes`], [`CodecStats::copied_bytes`]).
 //!
 //! Everything a peer announces is checked against [`Limits`] before memory is reserved for it:
-//! segment count, message size (in 64-bit arithmetic, so 32-bit sizes cannot overflow), and, when
-//! the message is read, capnp's traversal and nesting limits.
+//! segment count (at most 511 by default, as capnp), message size (64 MiB by default, in 64-bit
+//! arithmetic so 32-bit sizes cannot overflow, and never above the traversal limit), and, when
+//! the message is read, capnp's traversal and nesting limits. Every violation is its own
+//! [`FramingError`] variant carrying the offending numbers.
 //!
 //! # The TCP multipart framing
 //!
