@@ -28,6 +28,11 @@ pub(crate) const WORD_BYTES: usize = 8;
 /// message, so a hostile header costs nothing but the bytes of the header itself. Encoders check
 /// the same bounds, so we never send what our own decoder would refuse.
 ///
+/// A header within the limits does reserve the whole message at once (so the message lands in one
+/// buffer and is never copied while it grows): a peer that announces a message and then stalls
+/// holds up to [`Limits::max_message_bytes`] of memory per connection. Size the limit with the
+/// connection count in mind, and pair it with an idle timeout.
+///
 /// ```
 /// use windlass::framing::Limits;
 ///

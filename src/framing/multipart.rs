@@ -185,6 +185,44 @@ mod tests {
     }
 
     #[test]
+    fn limits_are_checked_at_each_header_before_reserving() {
+        let limits = Limits::new()
+            .with_max_message_bytes(64)
+            .with_max_segments(2);
+        // One 4 GiB - 1 frame announced: refused from its 8 header bytes.
+        let mut buf = BytesMut::from(&((u64::from(u32::MAX) << 32) | MORE).to_le_bytes()[..]);
+        let err = MultipartCodec::new(limits).decode(&mut buf);
+        assert!(matches!(
+            err,
+            Err(FramingError::MessageTooLarge {
+                bytes: 4_294_967_295,
+                max: 64
+            })
+        ));
+        assert!(buf.capacity() < 1024, "reserved {}", buf.capacity());
+        // The running total counts: 40 + 32 bytes > 64.
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&header(40, true));
+        buf.extend_from_slice(&[0; 40]);
+        buf.extend_from_slice(&header(32, false));
+        let err = MultipartCodec::new(limits).decode(&mut buf);
+        assert!(matches!(
+            err,
+            Err(FramingError::MessageTooLarge { bytes: 72, max: 64 })
+        ));
+        // And so does the frame count.
+        let mut buf = BytesMut::new();
+        for _ in 0..3 {
+            buf.extend_from_slice(&header(0, true));
+        }
+        let err = MultipartCodec::new(limits).decode(&mut buf);
+        assert!(matches!(
+            err,
+            Err(FramingError::TooManySegments { count: 3, max: 2 })
+        ));
+    }
+
+    #[test]
     fn reserved_bits_are_refused() {
         for bad in [0x02u64, 0x100, 0x8000_0000] {
             let mut buf = BytesMut::from(&bad.to_le_bytes()[..]);
