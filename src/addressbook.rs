@@ -451,7 +451,7 @@ pub fn from_segments<S: AsRef<[u8]>>(
 /// `bytes` copied into word-aligned storage, or an error if it is not a whole number of words.
 fn aligned_copy(bytes: &[u8], index: usize) -> capnp::Result<Vec<Word>> {
     const WORD: usize = 8;
-    if bytes.len() % WORD != 0 {
+    if !bytes.len().is_multiple_of(WORD) {
         return Err(capnp::Error::failed(format!(
             "segment {index} is {} bytes, not a multiple of {WORD}",
             bytes.len()

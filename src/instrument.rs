@@ -37,7 +37,7 @@ pub(crate) struct Counters {
     calls_out: AtomicU64,
 }
 
-/// A snapshot of [`Counters`].
+/// A snapshot of one connection's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnectionStats {
     /// RPC messages received.

@@ -11,7 +11,7 @@
 //! - [`tls`] (feature `tls`, on by default): rustls configurations from PEM, mutual TLS,
 //!   certificate pinning.
 //! - [`framing`]: a zero-copy Cap'n Proto stream codec, segments API and segment transports.
-//! - [`bench`]: a load generator (calls/s, latency percentiles, server CPU per call).
+//! - [`bench`](mod@bench): a load generator (calls/s, latency percentiles, server CPU per call).
 //! - [`calculator`]: the Calculator reference service, wire-compatible with the calculator
 //!   samples of C++ capnproto and pycapnp; [`schemas`] holds the generated code.
 //!

@@ -200,7 +200,7 @@ fn the_default_segment_limit_is_exactly_capnps() {
         sizes[0] = 1;
         let count = u32::try_from(segments - 1).expect("small");
         let mut input = table(count, &sizes);
-        if input.len() % 8 != 0 {
+        if !input.len().is_multiple_of(8) {
             input.extend([0; 4]);
         }
         input.extend([0; 8]);

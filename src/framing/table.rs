@@ -112,7 +112,7 @@ pub(crate) fn write(segments: &[&[u8]], out: &mut impl BufMut) {
     for s in segments {
         out.put_u32_le(u32::try_from(s.len() / WORD_BYTES).unwrap_or(u32::MAX));
     }
-    if segments.len() % 2 == 0 {
+    if segments.len().is_multiple_of(2) {
         out.put_u32_le(0);
     }
 }

@@ -258,39 +258,60 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
 }
 
 async fn serve(listen: &str, options: Options) -> Result<ExitCode, windlass::Error> {
+    // Handlers first: a signal that arrives once the address is logged must find them in place
+    // (before registration, SIGINT/SIGTERM would kill the process outright).
+    let signals = ShutdownSignals::install();
     let bootstrap = |_: &ConnectionInfo| calculator::new_client().client;
     let server = windlass::Server::bind(listen, options, bootstrap)?;
     tracing::info!(addr = %server.local_addr(), "serving the Calculator");
-    shutdown_signal().await;
+    signals.recv().await;
     // Blocking here is fine: this thread has nothing else to do while the workers drain.
     server.shutdown()?;
     tracing::info!("server stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
+/// SIGINT (Ctrl-C) and SIGTERM, registered as soon as this is made.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = signal(SignalKind::interrupt())
+                .and_then(|int| Ok((int, signal(SignalKind::terminate())?)));
+            match streams {
+                Ok(streams) => ShutdownSignals {
+                    streams: Some(streams),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch SIGINT/SIGTERM; falling back to Ctrl-C");
+                    ShutdownSignals { streams: None }
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server");
-                let _ = tokio::signal::ctrl_c().await;
-            }
         }
+        #[cfg(not(unix))]
+        ShutdownSignals {}
     }
-    #[cfg(not(unix))]
-    {
+
+    /// Resolves on the first SIGINT or SIGTERM.
+    async fn recv(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.streams {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("shutdown signal received");
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received");
     }
-    tracing::info!("shutdown signal received");
 }
 
 async fn eval(
