@@ -179,6 +179,8 @@ fn the_flat_json_parser_reads_escapes() {
 
 #[test]
 fn compare_runs_every_contender_in_every_mode() {
+    let plots = std::env::temp_dir().join(format!("windlass-bench-plots-{}", std::process::id()));
+    let plot_dir = plots.to_str().expect("utf-8 temp dir");
     let lines = json_lines(&[
         "compare",
         "--secs",
@@ -189,7 +191,17 @@ fn compare_runs_every_contender_in_every_mode() {
         "2",
         "--workers",
         "2",
+        "--plot",
+        plot_dir,
     ]);
+    for name in ["calls-seq.svg", "latency-pipe.svg", "calls-conns.svg"] {
+        let svg = std::fs::read_to_string(plots.join(name)).expect("chart written");
+        assert!(
+            svg.starts_with("<svg") && svg.contains("windlass 1w"),
+            "{name}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&plots);
     let seen = |label: &str, mode: &str| {
         lines.iter().any(|fields| {
             fields["label"] == format!("\"{label}\"") && fields["mode"] == format!("\"{mode}\"")

@@ -235,6 +235,54 @@ pub fn summary_table(cells: &[Cell], mode: Mode, baseline: &str) -> String {
     out
 }
 
+/// SVG charts of `cells`, as (file name, SVG text): per mode, `calls-MODE.svg` (median calls/s,
+/// whiskers from the slowest to the fastest run) and `latency-MODE.svg` (median p50 and p99).
+pub fn plots(cells: &[Cell], modes: &[Mode]) -> Vec<(String, String)> {
+    use super::svg::{bar_chart, Bar, Group};
+    let mut files = Vec::new();
+    for &mode in modes {
+        let in_mode: Vec<&Cell> = cells.iter().filter(|c| c.mode == mode).collect();
+        if in_mode.is_empty() {
+            continue;
+        }
+        let runs = in_mode.iter().map(|c| c.runs.len()).max().unwrap_or(0);
+        let calls: Vec<Group> = in_mode
+            .iter()
+            .map(|cell| {
+                let (median, low, high) = cell.calls_per_sec();
+                Group {
+                    label: cell.label.clone(),
+                    bars: vec![Bar {
+                        value: median,
+                        range: (runs > 1).then_some((low, high)),
+                    }],
+                }
+            })
+            .collect();
+        let title = format!("{mode}: calls/s (median of {runs} runs, whiskers min–max)");
+        files.push((
+            format!("calls-{}.svg", mode.name()),
+            bar_chart(&title, "/s", &["calls/s"], &calls),
+        ));
+        let latency: Vec<Group> = in_mode
+            .iter()
+            .map(|cell| Group {
+                label: cell.label.clone(),
+                bars: [cell.p50_us(), cell.p99_us()]
+                    .into_iter()
+                    .map(|value| Bar { value, range: None })
+                    .collect(),
+            })
+            .collect();
+        let title = format!("{mode}: latency per call, µs (median of {runs} runs)");
+        files.push((
+            format!("latency-{}.svg", mode.name()),
+            bar_chart(&title, "µs", &["p50", "p99"], &latency),
+        ));
+    }
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +324,9 @@ mod tests {
         assert_eq!(cells.len(), 2);
         assert_eq!(cells[0].calls_per_sec(), (150.0, 100.0, 200.0));
         let table = summary_table(&cells, Mode::Seq, "a");
+        let files = plots(&cells, &[Mode::Seq, Mode::Pipe { depth: 2 }]);
+        let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["calls-seq.svg", "latency-seq.svg"]);
         let b_row = table.lines().find(|l| l.starts_with("b ")).expect("row b");
         assert!(b_row.contains("2.00"), "{table}");
         assert!(b_row.contains("0.25"), "{table}");

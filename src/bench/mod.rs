@@ -36,6 +36,7 @@ mod cpu;
 mod load;
 mod python;
 mod report;
+pub mod svg;
 
 use std::fmt;
 use std::time::{Duration, Instant};

@@ -57,6 +57,9 @@ pub(crate) struct Bench {
     /// $WINDLASS_PYTHON, else target/pyenv/bin/python if present; pycapnp is skipped without).
     #[arg(long, value_name = "PATH")]
     python: Option<PathBuf>,
+    /// compare: also write SVG charts (calls/s and latency per mode) into this directory.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -248,9 +251,12 @@ async fn run_compare(args: &Bench, duration: Duration) -> ExitCode {
             let plan = Plan::new(mode, duration).with_max_ops(args.calls);
             for contender in contenders.iter().filter(|c| c.supports(mode)) {
                 match compare::run_once(contender, &plan, exchange).await {
-                    Ok(report) if args.json => println!("{}", report.json_line()),
                     Ok(report) => {
-                        println!("{}", report.table_row());
+                        if args.json {
+                            println!("{}", report.json_line());
+                        } else {
+                            println!("{}", report.table_row());
+                        }
                         reports.push(report);
                     }
                     Err(e) => {
@@ -261,8 +267,8 @@ async fn run_compare(args: &Bench, duration: Duration) -> ExitCode {
             }
         }
     }
+    let cells = compare::cells(&reports);
     if !args.json {
-        let cells = compare::cells(&reports);
         println!(
             "\nmedians over {} run(s); × = ratio to windlass 1w (calls/s: higher is better; p50: lower)",
             args.runs.max(1)
@@ -271,5 +277,22 @@ async fn run_compare(args: &Bench, duration: Duration) -> ExitCode {
             println!("\n{}", compare::summary_table(&cells, mode, "windlass 1w"));
         }
     }
+    if let Some(dir) = &args.plot {
+        if let Err(e) = write_plots(dir, &compare::plots(&cells, &modes)) {
+            eprintln!("error: cannot write the charts into {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
     ExitCode::SUCCESS
+}
+
+fn write_plots(dir: &std::path::Path, files: &[(String, String)]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, svg) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, svg)?;
+        // stderr: stdout may be JSON lines.
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
 }
