@@ -342,6 +342,15 @@ fn wrap(inner: Box<dyn Connection<VatId>>, watch: Rc<Watch>) -> Box<dyn Connecti
     Box::new(WatchedConnection { inner, watch })
 }
 
+/// The largest first segment an outgoing RPC message starts with, in 8-byte words.
+///
+/// capnp-rpc 0.27 asks for 1 024 words (8 KiB, zeroed) for every call it sends, whatever its
+/// size; a Calculator call is ≈ 20 words. Zeroing those 8 KiB was 11.5 % of all instructions of
+/// a sequential-call benchmark (callgrind, BENCHMARKS.md). A larger message simply grows a
+/// second segment, as any Cap'n Proto builder does, so nothing is lost but a little time on
+/// calls over 1 KiB.
+const MAX_FIRST_SEGMENT_WORDS: u32 = 128;
+
 struct WatchedConnection {
     inner: Box<dyn Connection<VatId>>,
     watch: Rc<Watch>,
@@ -353,8 +362,9 @@ impl Connection<VatId> for WatchedConnection {
     }
 
     fn new_outgoing_message(&mut self, first_segment_word_size: u32) -> Box<dyn OutgoingMessage> {
+        let words = first_segment_word_size.min(MAX_FIRST_SEGMENT_WORDS);
         Box::new(WatchedOutgoing {
-            inner: self.inner.new_outgoing_message(first_segment_word_size),
+            inner: self.inner.new_outgoing_message(words),
             watch: self.watch.clone(),
         })
     }
