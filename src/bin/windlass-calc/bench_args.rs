@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use windlass::bench::compare::{self, Contender};
-use windlass::bench::{self, BenchError, CpuProbe, InProcessServer, Mode, Plan, Report, Target};
+use windlass::bench::{
+    self, BenchError, CpuProbe, InProcessServer, Mode, Plan, PythonServer, Report, Target,
+};
 use windlass::client::Connector;
 
 /// Measure a Calculator server: calls/s, latency percentiles (p50/p90/p99/max) and CPU per call.
@@ -227,7 +229,18 @@ async fn run_compare(args: &Bench, duration: Duration) -> ExitCode {
         },
         Mode::Conns { conns: args.conns },
     ];
-    let contenders = contenders(args);
+    let mut contenders = contenders(args);
+    // A Python found by default may lack pycapnp: then compare the others, and say why.
+    contenders.retain(|contender| match contender {
+        Contender::Pycapnp { python, script } => match PythonServer::start(python, script) {
+            Ok(_) => true,
+            Err(e) => {
+                eprintln!("warning: pycapnp left out: {e}");
+                false
+            }
+        },
+        _ => true,
+    });
     let exchange = match compare::call_bytes().await {
         Ok(exchange) => exchange,
         Err(e) => return report_error(&e),
