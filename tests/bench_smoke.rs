@@ -211,8 +211,9 @@ fn compare_runs_every_contender_in_every_mode() {
         assert!(seen("raw TCP", mode), "{lines:?}");
     }
     assert!(!seen("raw TCP", "conns"), "{lines:?}");
+    assert!(!seen("raw TCP", "chain"), "{lines:?}");
     for label in ["bare capnp-rpc", "windlass 1w", "windlass 2w"] {
-        for mode in ["seq", "pipe", "conns"] {
+        for mode in ["seq", "pipe", "conns", "chain"] {
             assert!(seen(label, mode), "{label} {mode}: {lines:?}");
         }
     }

@@ -21,7 +21,7 @@ use windlass::client::Connector;
 /// `compare` measures, in one run, a raw TCP ping-pong of the same bytes as one call (the
 /// physical limit), bare capnp-rpc, windlass with 1 and --workers workers, plain and TLS, and
 /// pycapnp (when --python or WINDLASS_PYTHON names a Python with pycapnp, or target/pyenv
-/// exists), in modes seq, pipe and conns; it prints medians over --runs with min–max and the
+/// exists), in modes seq, pipe, conns and chain (depth 8); it prints medians over --runs with min–max and the
 /// ratios against windlass 1w.
 #[derive(Args)]
 pub(crate) struct Bench {
@@ -220,7 +220,11 @@ fn contenders(args: &Bench) -> Vec<Contender> {
     all
 }
 
-/// `bench compare`: every contender in modes seq, pipe and conns, `--runs` times interleaved.
+/// Calls per chain in `bench compare` (--depth sets the pipe depth there).
+const COMPARE_CHAIN_DEPTH: usize = 8;
+
+/// `bench compare`: every contender in modes seq, pipe, conns and chain, `--runs` times
+/// interleaved.
 async fn run_compare(args: &Bench, duration: Duration) -> ExitCode {
     let modes = [
         Mode::Seq,
@@ -228,6 +232,9 @@ async fn run_compare(args: &Bench, duration: Duration) -> ExitCode {
             depth: args.depth.unwrap_or(16),
         },
         Mode::Conns { conns: args.conns },
+        Mode::Chain {
+            depth: COMPARE_CHAIN_DEPTH,
+        },
     ];
     let mut contenders = contenders(args);
     // A Python found by default may lack pycapnp: then compare the others, and say why.
