@@ -224,3 +224,13 @@ fn compare_runs_every_contender_in_every_mode() {
         check_consistent(fields);
     }
 }
+
+#[test]
+fn bare_capnp_rpc_is_measured_in_process() {
+    let lines = json_lines(&["pipe", "--depth", "4", "--bare"]);
+    assert_eq!(lines[0]["label"], "\"bare capnp-rpc\"");
+    check_consistent(&lines[0]);
+    if cfg!(target_os = "linux") {
+        assert!(number(&lines[0], "server_cpu_us_per_call") > 0.0, "{:?}", lines[0]);
+    }
+}

@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use windlass::bench::compare::{self, Contender};
 use windlass::bench::{
-    self, BenchError, CpuProbe, InProcessServer, Mode, Plan, PythonServer, Report, Target,
+    self, BareServer, BenchError, CpuProbe, InProcessServer, Mode, Plan, PythonServer, Report,
+    Target,
 };
 use windlass::client::Connector;
 
@@ -62,6 +63,11 @@ pub(crate) struct Bench {
     /// compare: also write SVG charts (calls/s and latency per mode) into this directory.
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
+    /// Measure the Calculator on bare capnp-rpc (one thread, hand-written accept loop) in this
+    /// process instead of a windlass server: the baseline for what the windlass runtime costs.
+    /// Plain TCP only.
+    #[arg(long, conflicts_with_all = ["connect", "workers"])]
+    bare: bool,
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -134,9 +140,19 @@ pub(crate) async fn run(args: Bench) -> Result<ExitCode, windlass::Error> {
     if matches!(args.mode, ModeArg::Compare) {
         return Ok(run_compare(&args, plan.duration).await);
     }
+    if args.bare && args.tls_wanted() {
+        eprintln!("error: --bare serves plain TCP only; drop the TLS options");
+        return Ok(ExitCode::from(2));
+    }
     let workers = args.workers.unwrap_or(1);
+    // Kept alive for the length of the runs.
+    let mut bare = None;
     let (target, server) = match &args.connect {
         Some(addr) => (args.external(addr)?, None),
+        None if args.bare => match BareServer::start() {
+            Ok(server) => (bare.insert(server).target(), None),
+            Err(e) => return Ok(report_error(&e)),
+        },
         None => match InProcessServer::start(workers, args.tls_wanted()) {
             Ok(server) => {
                 let label = format!("windlass {workers}w");
@@ -146,7 +162,11 @@ pub(crate) async fn run(args: Bench) -> Result<ExitCode, windlass::Error> {
         },
     };
     if !args.json {
-        println!("# {}", placement(server.is_some(), workers));
+        let placement = match bare {
+            Some(_) => placement(true, 1).replace("1 acceptor + 1 worker thread(s)", "1 thread"),
+            None => placement(server.is_some(), workers),
+        };
+        println!("# {placement}");
         println!("{}", Report::table_header());
     }
     let mut code = ExitCode::SUCCESS;
