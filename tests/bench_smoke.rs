@@ -231,6 +231,10 @@ fn bare_capnp_rpc_is_measured_in_process() {
     assert_eq!(lines[0]["label"], "\"bare capnp-rpc\"");
     check_consistent(&lines[0]);
     if cfg!(target_os = "linux") {
-        assert!(number(&lines[0], "server_cpu_us_per_call") > 0.0, "{:?}", lines[0]);
+        assert!(
+            number(&lines[0], "server_cpu_us_per_call") > 0.0,
+            "{:?}",
+            lines[0]
+        );
     }
 }
