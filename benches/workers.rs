@@ -1,6 +1,7 @@
 //! Does throughput grow with worker threads? Calculator calls/s with many connections against a
 //! server with 1 worker and with N workers, measured in the same run, with the server's CPU time
-//! per call read from `/proc` (on a small machine the load generator competes for the cores).
+//! per call read from `/proc` by `windlass::bench::CpuProbe` (on a small machine the load generator
+//! competes for the cores).
 //!
 //! ```text
 //! cargo bench --bench workers                 # 16 connections, 3 s per configuration
@@ -12,6 +13,7 @@
 
 use std::time::{Duration, Instant};
 
+use windlass::bench::CpuProbe;
 use windlass::calculator::{self, Calculator};
 use windlass::server::{ConnectionInfo, Options, Server};
 
@@ -54,9 +56,14 @@ fn measure(workers: usize, conns: usize, duration: Duration) -> (f64, f64) {
         .enable_all()
         .build()
         .expect("runtime");
-    let cpu_before = thread_cpu_seconds(&prefix);
+    let probe = CpuProbe::ThreadsNamed(prefix);
+    let cpu_before = probe.read().unwrap_or_default();
     let calls = tokio::task::LocalSet::new().block_on(&runtime, load(&addr, conns, duration));
-    let cpu = thread_cpu_seconds(&prefix) - cpu_before;
+    let cpu = probe
+        .read()
+        .unwrap_or_default()
+        .saturating_sub(cpu_before)
+        .as_secs_f64();
     server.shutdown().expect("clean shutdown");
     let calls = calls as f64;
     (calls / duration.as_secs_f64(), cpu / calls.max(1.0))
@@ -100,29 +107,4 @@ async fn one_call(calc: &Calculator, n: f64) -> Result<f64, capnp::Error> {
         .await?
         .get()?
         .get_value())
-}
-
-/// User + system CPU time of this process's threads whose name starts with `prefix`.
-fn thread_cpu_seconds(prefix: &str) -> f64 {
-    // Clock ticks are 100 Hz on Linux (sysconf(_SC_CLK_TCK) on every mainstream kernel).
-    const TICKS_PER_SECOND: f64 = 100.0;
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    let mut ticks = 0u64;
-    for task in tasks.flatten() {
-        let path = task.path();
-        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if !name.starts_with(prefix) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        // Fields after the parenthesised name: state is field 3; utime and stime are 14 and 15.
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let utime: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0);
-        let stime: u64 = fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
-        ticks += utime + stime;
-    }
-    ticks as f64 / TICKS_PER_SECOND
 }
