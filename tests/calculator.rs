@@ -6,11 +6,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use capnp::traits::HasTypeId;
-use common::{calculator_server, connect, eval, run_local};
+use common::{calculator_server, connect, eval, gated_call, run_local};
 use tokio::io::AsyncWriteExt;
 use windlass::calculator::{self, Calculator, Operator, Operators};
 use windlass::schemas::addressbook_capnp::person;
-use windlass::schemas::calculator_capnp::calculator::function;
 
 /// The failure message of `result`, which must be an error.
 fn message<T: std::fmt::Debug>(result: Result<T, capnp::Error>) -> String {
@@ -188,45 +187,17 @@ fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
     });
 }
 
-/// A client-side `Function` that never answers and reports when the server first calls it.
-struct Stuck(Rc<tokio::sync::Notify>);
-
-impl function::Server for Stuck {
-    async fn call(
-        self: Rc<Self>,
-        _: function::CallParams,
-        _: function::CallResults,
-    ) -> Result<(), capnp::Error> {
-        self.0.notify_one();
-        std::future::pending::<()>().await;
-        Ok(())
-    }
-}
-
 #[test]
 fn a_client_dropping_mid_call_does_not_disturb_others() {
     let server = calculator_server();
     let addr = server.local_addr();
     run_local(async move {
         let (conn, calc) = connect(addr).await;
-        let called = Rc::new(tokio::sync::Notify::new());
-        let stuck: function::Client = capnp_rpc::new_client(Stuck(called.clone()));
-        let mut request = calc.evaluate_request();
-        {
-            let mut call = request.get().init_expression().init_call();
-            call.set_function(stuck);
-            call.init_params(1).get(0).set_literal(1.0);
-        }
-        let pending = request
-            .send()
-            .pipeline
-            .get_value()
-            .read_request()
-            .send()
-            .promise;
+        // A callback that is never released: the server waits on it.
+        let (pending, gate) = gated_call(&calc);
         let pending = tokio::task::spawn_local(async move { pending.await.map(|_| ()) });
         // The server is now waiting on our callback; vanish without a goodbye.
-        tokio::time::timeout(Duration::from_secs(10), called.notified())
+        tokio::time::timeout(Duration::from_secs(10), gate.called.notified())
             .await
             .expect("server called back");
         drop(calc);

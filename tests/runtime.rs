@@ -12,11 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{connect, eval, run_local};
+use common::{connect, eval, gated_call, run_local};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use windlass::calculator::{self, Calculator};
 use windlass::client::{Backoff, Connector, Disconnect, Reconnecting};
-use windlass::schemas::calculator_capnp::calculator::function;
 use windlass::server::{ConnectionInfo, Options, Server, ServerHandle};
 use windlass::{CallError, Error};
 
@@ -39,75 +38,6 @@ fn server(options: Options) -> ServerHandle {
         calculator::new_client().client
     })
     .expect("server starts")
-}
-
-/// A client-side `Function` that answers only when `release` is notified (or never), and says
-/// when it was called and when its work was dropped.
-struct Gate {
-    called: Rc<tokio::sync::Notify>,
-    release: Rc<tokio::sync::Notify>,
-    dropped: Rc<Cell<bool>>,
-}
-
-struct SetOnDrop(Rc<Cell<bool>>);
-impl Drop for SetOnDrop {
-    fn drop(&mut self) {
-        self.0.set(true);
-    }
-}
-
-impl function::Server for Gate {
-    async fn call(
-        self: Rc<Self>,
-        _: function::CallParams,
-        mut results: function::CallResults,
-    ) -> Result<(), capnp::Error> {
-        let _guard = SetOnDrop(self.dropped.clone());
-        self.called.notify_one();
-        self.release.notified().await;
-        results.get().set_value(1.0);
-        Ok(())
-    }
-}
-
-struct GateHandles {
-    called: Rc<tokio::sync::Notify>,
-    release: Rc<tokio::sync::Notify>,
-    dropped: Rc<Cell<bool>>,
-}
-
-/// `evaluate(gate(0))` + `read()`, sent, with handles to the gate.
-fn gated_call(
-    calc: &Calculator,
-) -> (
-    impl std::future::Future<Output = Result<f64, capnp::Error>>,
-    GateHandles,
-) {
-    let handles = GateHandles {
-        called: Rc::default(),
-        release: Rc::default(),
-        dropped: Rc::default(),
-    };
-    let gate: function::Client = capnp_rpc::new_client(Gate {
-        called: handles.called.clone(),
-        release: handles.release.clone(),
-        dropped: handles.dropped.clone(),
-    });
-    let mut request = calc.evaluate_request();
-    {
-        let mut call = request.get().init_expression().init_call();
-        call.set_function(gate);
-        call.init_params(1).get(0).set_literal(0.0);
-    }
-    let read = request
-        .send()
-        .pipeline
-        .get_value()
-        .read_request()
-        .send()
-        .promise;
-    let value = async move { Ok(read.await?.get()?.get_value()) };
-    (value, handles)
 }
 
 #[test]

@@ -2,8 +2,10 @@
 // Each test binary uses a different subset, and `pub` here means "for the test files".
 #![allow(dead_code, unreachable_pub)]
 
+use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -11,6 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use windlass::calculator::{self, Calculator};
 use windlass::client::Connection;
+use windlass::schemas::calculator_capnp::calculator::function;
 use windlass::server::ServerHandle;
 
 /// A Calculator server on 127.0.0.1 on a free port, on its own thread.
@@ -146,4 +149,73 @@ async fn delayed_copy(
         let _ = to.shutdown().await;
     };
     tokio::join!(reader, writer);
+}
+
+/// A client-side `Function` that answers only when `release` is notified (or never), and says
+/// when it was called and when its work was dropped.
+pub struct Gate {
+    pub called: Rc<tokio::sync::Notify>,
+    pub release: Rc<tokio::sync::Notify>,
+    pub dropped: Rc<Cell<bool>>,
+}
+
+struct SetOnDrop(Rc<Cell<bool>>);
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+impl function::Server for Gate {
+    async fn call(
+        self: Rc<Self>,
+        _: function::CallParams,
+        mut results: function::CallResults,
+    ) -> Result<(), capnp::Error> {
+        let _guard = SetOnDrop(self.dropped.clone());
+        self.called.notify_one();
+        self.release.notified().await;
+        results.get().set_value(1.0);
+        Ok(())
+    }
+}
+
+pub struct GateHandles {
+    pub called: Rc<tokio::sync::Notify>,
+    pub release: Rc<tokio::sync::Notify>,
+    pub dropped: Rc<Cell<bool>>,
+}
+
+/// `evaluate(gate(0))` + `read()`, sent, with handles to the gate.
+pub fn gated_call(
+    calc: &Calculator,
+) -> (
+    impl std::future::Future<Output = Result<f64, capnp::Error>>,
+    GateHandles,
+) {
+    let handles = GateHandles {
+        called: Rc::default(),
+        release: Rc::default(),
+        dropped: Rc::default(),
+    };
+    let gate: function::Client = capnp_rpc::new_client(Gate {
+        called: handles.called.clone(),
+        release: handles.release.clone(),
+        dropped: handles.dropped.clone(),
+    });
+    let mut request = calc.evaluate_request();
+    {
+        let mut call = request.get().init_expression().init_call();
+        call.set_function(gate);
+        call.init_params(1).get(0).set_literal(0.0);
+    }
+    let read = request
+        .send()
+        .pipeline
+        .get_value()
+        .read_request()
+        .send()
+        .promise;
+    let value = async move { Ok(read.await?.get()?.get_value()) };
+    (value, handles)
 }
