@@ -1,9 +1,10 @@
-//! A `VatNetwork` wrapper that watches every RPC message of a connection without copying it:
-//! counters, last activity (for idle timeouts), calls in flight (for graceful drain), how the
-//! peer left (for `disconnected()`), and the server's error-redaction hook.
+//! Watching every RPC message of a connection without copying it: counters, last activity (for
+//! idle timeouts), calls in flight (for graceful drain), how the peer left (for
+//! `disconnected()`), and the server's error-redaction hook. The transport
+//! ([`crate::transport`]) shows each message to a [`Watch`] as it passes.
 //!
-//! Reading a message's kind touches only its root pointer and union tag, so the cost per
-//! message is a few loads; message bodies are never walked.
+//! Reading a message's kind touches only its root pointer and union tag ([`message_tag`]), so
+//! the cost per message is a few loads; message bodies are never walked.
 
 use std::cell::{Cell, RefCell};
 use std::pin::Pin;
@@ -13,15 +14,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use capnp::capability::Promise;
+use capnp::message::{Builder, HeapAllocator, ReaderSegments};
 use capnp::Error;
 use capnp_rpc::rpc_capnp::{exception, message, return_};
-use capnp_rpc::twoparty::VatId;
-use capnp_rpc::{Connection, IncomingMessage, OutgoingMessage, VatNetwork};
-use futures::{FutureExt, TryFutureExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
-use tracing::{debug, warn};
+use tracing::debug;
+
+use crate::framing::Message;
 
 /// Replaces an error before it is sent to the peer; see `Options::with_error_redaction`.
 pub(crate) type Redactor = Arc<dyn Fn(Error) -> Error + Send + Sync>;
@@ -86,15 +86,10 @@ pub(crate) struct Watch {
     end: RefCell<Option<End>>,
     ended: Notify,
     redact: Option<Redactor>,
-    max_words: Option<usize>,
 }
 
 impl Watch {
-    pub(crate) fn new(
-        counters: Arc<Counters>,
-        redact: Option<Redactor>,
-        max_words: Option<usize>,
-    ) -> Rc<Self> {
+    pub(crate) fn new(counters: Arc<Counters>, redact: Option<Redactor>) -> Rc<Self> {
         Rc::new(Watch {
             counters,
             last_activity: Cell::new(Instant::now()),
@@ -103,7 +98,6 @@ impl Watch {
             end: RefCell::new(None),
             ended: Notify::new(),
             redact,
-            max_words,
         })
     }
 
@@ -162,25 +156,42 @@ impl Watch {
         }
     }
 
-    fn saw_incoming(&self, body: capnp::Result<capnp::any_pointer::Reader<'_>>) {
+    /// Records the peer's clean end of stream.
+    pub(crate) fn closed(&self) {
+        self.set_end(End::Closed);
+    }
+
+    /// Sees a message from the peer: counts it and, if it is a call, counts it in flight.
+    pub(crate) fn saw_incoming(&self, message: &Message) {
         self.last_activity.set(Instant::now());
         self.counters.messages_in.fetch_add(1, Relaxed);
-        let kind = body
-            .and_then(|b| b.get_as::<message::Reader<'_>>())
-            .and_then(|m| Ok(m.which()?));
-        match kind {
-            Ok(message::Call(_)) => {
+        let tag = message
+            .get_segments()
+            .get_segment(0)
+            .and_then(message_tag)
+            .or_else(|| checked_tag(message.get_root()));
+        match tag {
+            Some(CALL) => {
                 self.counters.calls_in.fetch_add(1, Relaxed);
                 self.in_flight.set(self.in_flight.get() + 1);
             }
             // capnp-rpc stops reading after an Abort, so the stream's end is never seen: the
             // Abort is the end. One of kind Disconnected is a deliberate close (capnp-rpc sends
             // it from `Disconnector`, e.g. at shutdown or idle timeout).
-            Ok(message::Abort(Ok(exception))) => {
-                let error = exception_error(exception);
-                let end = match error.kind {
-                    capnp::ErrorKind::Disconnected => End::Closed,
-                    _ => End::Failed(error),
+            Some(ABORT) => {
+                let exception =
+                    message
+                        .get_root::<message::Reader<'_>>()
+                        .and_then(|m| match m.which()? {
+                            message::Abort(exception) => exception,
+                            _ => Err(Error::failed("not an abort".into())),
+                        });
+                let end = match exception.map(exception_error) {
+                    Ok(error) if error.kind == capnp::ErrorKind::Disconnected => End::Closed,
+                    Ok(error) => End::Failed(error),
+                    Err(e) => End::Failed(Error::failed(format!(
+                        "peer aborted the connection with an unreadable reason: {e}"
+                    ))),
                 };
                 self.set_end(end);
             }
@@ -188,73 +199,84 @@ impl Watch {
         }
     }
 
-    fn sending(&self, out: &mut dyn OutgoingMessage) {
+    /// Sees a message about to be sent: counts it and, if it answers a call, takes the call out
+    /// of flight and applies the redaction hook to an error it carries.
+    pub(crate) fn sending(&self, out: &mut Builder<HeapAllocator>) {
         self.last_activity.set(Instant::now());
         self.counters.messages_out.fetch_add(1, Relaxed);
-        let is_return = match out
-            .get_body_as_reader()
-            .and_then(|b| b.get_as::<message::Reader<'_>>())
-        {
-            Ok(m) => match m.which() {
-                Ok(message::Call(_)) => {
-                    self.counters.calls_out.fetch_add(1, Relaxed);
-                    false
-                }
-                Ok(message::Return(_)) => true,
-                _ => false,
-            },
-            Err(_) => false,
-        };
-        if is_return {
-            let left = self.in_flight.get().saturating_sub(1);
-            self.in_flight.set(left);
-            if left == 0 {
-                self.drained.notify_waiters();
+        let tag = out
+            .get_segments_for_output()
+            .first()
+            .and_then(|segment| message_tag(segment))
+            .or_else(|| checked_tag(out.get_root_as_reader()));
+        match tag {
+            Some(CALL) => {
+                self.counters.calls_out.fetch_add(1, Relaxed);
             }
-            if let Some(redact) = &self.redact {
-                if let Err(e) = redact_return(out, redact) {
-                    debug!(error = %e, "cannot apply the error redaction hook");
+            Some(RETURN) => {
+                let left = self.in_flight.get().saturating_sub(1);
+                self.in_flight.set(left);
+                if left == 0 {
+                    self.drained.notify_waiters();
+                }
+                if let Some(redact) = &self.redact {
+                    if let Err(e) = redact_return(out, redact) {
+                        debug!(error = %e, "cannot apply the error redaction hook");
+                    }
                 }
             }
+            _ => {}
         }
     }
+}
 
-    fn received(
-        &self,
-        result: Result<Option<Box<dyn IncomingMessage>>, Error>,
-    ) -> Result<Option<Box<dyn IncomingMessage>>, Error> {
-        match result {
-            Ok(Some(message)) => {
-                self.saw_incoming(message.get_body());
-                Ok(Some(message))
-            }
-            Ok(None) => {
-                self.set_end(End::Closed);
-                Ok(None)
-            }
-            Err(e) => {
-                let e = self.limit_error(e);
-                self.set_end(End::Failed(e.clone()));
-                Err(e)
-            }
-        }
-    }
+/// `rpc.capnp` `Message` union tags windlass looks at.
+const ABORT: u16 = 1;
+const CALL: u16 = 2;
+const RETURN: u16 = 3;
 
-    /// capnp refuses a message over the traversal limit before reading it, with kind `Failed`;
-    /// the peer should hear `Overloaded` (it may retry smaller), and the log should say so.
-    fn limit_error(&self, e: Error) -> Error {
-        match self.max_words {
-            Some(limit) if e.extra.contains("which is too large") => {
-                warn!(limit_bytes = limit * 8, error = %e, "peer sent a message over the size limit; closing");
-                Error::overloaded(format!(
-                    "{} (this peer accepts at most {} bytes per message)",
-                    e.extra,
-                    limit * 8
-                ))
-            }
-            _ => e,
-        }
+/// The union tag of an RPC `Message` read straight from the first segment's bytes: the root
+/// pointer (word 0) must be a struct pointer whose struct lies inside the segment; the tag is
+/// the struct's first 16 bits (`Message`'s discriminant is at data offset 0). `None` for
+/// anything else — a far pointer, a null or out-of-bounds root — which [`checked_tag`] then reads
+/// the validated way.
+///
+/// This is what makes watching cheap: capnp's validated path (root reader, struct pointer
+/// checks, `which()`) was over a third of windlass's own instructions per call (callgrind,
+/// BENCHMARKS.md).
+pub(crate) fn message_tag(segment: &[u8]) -> Option<u16> {
+    let root = u64::from_le_bytes(segment.get(..8)?.try_into().ok()?);
+    if root == 0 || root & 3 != 0 {
+        return None;
     }
+    // Bits 2..32: signed offset in words from the end of the pointer to the struct.
+    let offset = i64::from((root as u32 as i32) >> 2);
+    let data_words = (root >> 32) as u16;
+    let pointer_words = (root >> 48) as u16;
+    let start = usize::try_from(1 + offset).ok()?.checked_mul(8)?;
+    let size = (usize::from(data_words) + usize::from(pointer_words)) * 8;
+    if start.checked_add(size)? > segment.len() {
+        return None;
+    }
+    if data_words == 0 {
+        // No data section: every field reads as its default, the tag as 0 (`unimplemented`).
+        return Some(0);
+    }
+    Some(u16::from_le_bytes([segment[start], segment[start + 1]]))
+}
+
+/// The union tag read through capnp's validated reader: the fallback of [`message_tag`].
+fn checked_tag(root: capnp::Result<capnp::any_pointer::Reader<'_>>) -> Option<u16> {
+    let which = root
+        .and_then(|r| r.get_as::<message::Reader<'_>>())
+        .and_then(|m| Ok(m.which()?))
+        .ok()?;
+    Some(match which {
+        message::Abort(_) => ABORT,
+        message::Call(_) => CALL,
+        message::Return(_) => RETURN,
+        _ => u16::MAX,
+    })
 }
 
 /// The error an exception on the wire describes.
@@ -277,8 +299,8 @@ fn exception_error(exception: exception::Reader<'_>) -> Error {
 }
 
 /// Applies the redaction hook to an outgoing `Return` that carries an exception.
-fn redact_return(out: &mut dyn OutgoingMessage, redact: &Redactor) -> capnp::Result<()> {
-    let mut body = out.get_body()?.get_as::<message::Builder<'_>>()?;
+fn redact_return(out: &mut Builder<HeapAllocator>, redact: &Redactor) -> capnp::Result<()> {
+    let mut body = out.get_root::<message::Builder<'_>>()?;
     let message::Which::Return(ret) = body.reborrow().which()? else {
         return Ok(());
     };
@@ -305,119 +327,6 @@ fn redact_return(out: &mut dyn OutgoingMessage, redact: &Redactor) -> capnp::Res
     });
     exception.set_reason(replaced.extra.as_str());
     Ok(())
-}
-
-/// The network wrapper.
-pub(crate) struct Network {
-    inner: Box<dyn VatNetwork<VatId>>,
-    watch: Rc<Watch>,
-}
-
-impl Network {
-    pub(crate) fn boxed(
-        inner: Box<dyn VatNetwork<VatId>>,
-        watch: Rc<Watch>,
-    ) -> Box<dyn VatNetwork<VatId>> {
-        Box::new(Network { inner, watch })
-    }
-}
-
-impl VatNetwork<VatId> for Network {
-    fn connect(&mut self, host_id: VatId) -> Option<Box<dyn Connection<VatId>>> {
-        let watch = self.watch.clone();
-        self.inner.connect(host_id).map(|inner| wrap(inner, watch))
-    }
-
-    fn accept(&mut self) -> Promise<Box<dyn Connection<VatId>>, Error> {
-        let watch = self.watch.clone();
-        Promise::from_future(self.inner.accept().map_ok(move |inner| wrap(inner, watch)))
-    }
-
-    fn drive_until_shutdown(&mut self) -> Promise<(), Error> {
-        self.inner.drive_until_shutdown()
-    }
-}
-
-fn wrap(inner: Box<dyn Connection<VatId>>, watch: Rc<Watch>) -> Box<dyn Connection<VatId>> {
-    Box::new(WatchedConnection { inner, watch })
-}
-
-/// The largest first segment an outgoing RPC message starts with, in 8-byte words.
-///
-/// capnp-rpc 0.27 asks for 1 024 words (8 KiB, zeroed) for every call it sends, whatever its
-/// size; a Calculator call is ≈ 20 words. Zeroing those 8 KiB was 11.5 % of all instructions of
-/// a sequential-call benchmark (callgrind, BENCHMARKS.md). A larger message simply grows a
-/// second segment, as any Cap'n Proto builder does, so nothing is lost but a little time on
-/// calls over 1 KiB.
-const MAX_FIRST_SEGMENT_WORDS: u32 = 128;
-
-struct WatchedConnection {
-    inner: Box<dyn Connection<VatId>>,
-    watch: Rc<Watch>,
-}
-
-impl Connection<VatId> for WatchedConnection {
-    fn get_peer_vat_id(&self) -> VatId {
-        self.inner.get_peer_vat_id()
-    }
-
-    fn new_outgoing_message(&mut self, first_segment_word_size: u32) -> Box<dyn OutgoingMessage> {
-        let words = first_segment_word_size.min(MAX_FIRST_SEGMENT_WORDS);
-        Box::new(WatchedOutgoing {
-            inner: self.inner.new_outgoing_message(words),
-            watch: self.watch.clone(),
-        })
-    }
-
-    fn receive_incoming_message(&mut self) -> Promise<Option<Box<dyn IncomingMessage>>, Error> {
-        let watch = self.watch.clone();
-        Promise::from_future(
-            self.inner
-                .receive_incoming_message()
-                .map(move |r| watch.received(r)),
-        )
-    }
-
-    fn new_stream(&mut self) -> (Box<dyn capnp_rpc::FlowController>, Promise<(), Error>) {
-        self.inner.new_stream()
-    }
-
-    fn shutdown(&mut self, result: capnp::Result<()>) -> Promise<(), Error> {
-        self.inner.shutdown(result)
-    }
-}
-
-struct WatchedOutgoing {
-    inner: Box<dyn OutgoingMessage>,
-    watch: Rc<Watch>,
-}
-
-impl OutgoingMessage for WatchedOutgoing {
-    fn get_body(&mut self) -> capnp::Result<capnp::any_pointer::Builder<'_>> {
-        self.inner.get_body()
-    }
-
-    fn get_body_as_reader(&self) -> capnp::Result<capnp::any_pointer::Reader<'_>> {
-        self.inner.get_body_as_reader()
-    }
-
-    fn send(
-        mut self: Box<Self>,
-    ) -> (
-        Promise<(), Error>,
-        Rc<capnp::message::Builder<capnp::message::HeapAllocator>>,
-    ) {
-        self.watch.sending(self.inner.as_mut());
-        self.inner.send()
-    }
-
-    fn take(self: Box<Self>) -> capnp::message::Builder<capnp::message::HeapAllocator> {
-        self.inner.take()
-    }
-
-    fn size_in_words(&self) -> usize {
-        self.inner.size_in_words()
-    }
 }
 
 /// Counts the bytes that pass through a stream half.
@@ -481,5 +390,82 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use capnp::message::Builder;
+
+    /// Every kind of message capnp-rpc sends, built the normal way.
+    fn messages() -> Vec<(Builder<HeapAllocator>, u16)> {
+        let mut all = Vec::new();
+        for tag in 0..14u16 {
+            let mut builder = Builder::new_default();
+            {
+                let m = builder.init_root::<message::Builder<'_>>();
+                match tag {
+                    0 => {
+                        m.init_unimplemented();
+                    }
+                    1 => m.init_abort().set_reason("bye"),
+                    2 => m.init_call().set_question_id(7),
+                    3 => m.init_return().set_answer_id(7),
+                    4 => m.init_finish().set_question_id(7),
+                    5 => m.init_resolve().set_promise_id(1),
+                    6 => m.init_release().set_id(1),
+                    8 => m.init_bootstrap().set_question_id(0),
+                    13 => m.init_disembargo().init_context().set_sender_loopback(1),
+                    _ => continue,
+                }
+            }
+            all.push((builder, tag));
+        }
+        all
+    }
+
+    #[test]
+    fn raw_tags_agree_with_the_validated_reader() {
+        for (builder, tag) in messages() {
+            let segments = builder.get_segments_for_output();
+            assert_eq!(message_tag(segments[0]), Some(tag), "tag {tag}");
+            let watched = if [ABORT, CALL, RETURN].contains(&tag) {
+                tag
+            } else {
+                u16::MAX
+            };
+            assert_eq!(
+                checked_tag(builder.get_root_as_reader()),
+                Some(watched),
+                "tag {tag}"
+            );
+        }
+    }
+
+    #[test]
+    fn unusual_roots_fall_back_to_the_validated_reader() {
+        // Too short, null, far pointer, list pointer.
+        assert_eq!(message_tag(&[0; 4]), None);
+        assert_eq!(message_tag(&[0; 16]), None);
+        let far = 2u64 | (5 << 3);
+        assert_eq!(message_tag(&far.to_le_bytes()), None);
+        let list = 1u64;
+        assert_eq!(message_tag(&[list.to_le_bytes(), [0; 8]].concat()), None);
+        // A struct pointer whose struct runs past the segment: not trusted.
+        let past_end = (1u64 << 32) | (4 << 2);
+        assert_eq!(
+            message_tag(&[past_end.to_le_bytes(), [0; 8]].concat()),
+            None
+        );
+        // A negative offset pointing before the segment.
+        let before = (1u64 << 32) | ((-3i32 as u32 as u64) << 2 & 0xffff_fffc);
+        assert_eq!(message_tag(&[before.to_le_bytes(), [0; 8]].concat()), None);
+        // No data section: the tag reads as its default.
+        let empty = 1u64 << 48;
+        assert_eq!(
+            message_tag(&[empty.to_le_bytes(), [0; 8]].concat()),
+            Some(0)
+        );
     }
 }

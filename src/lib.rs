@@ -77,6 +77,7 @@ pub mod schemas;
 pub mod server;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod transport;
 
 pub use client::{Connection, Connector};
 pub use error::{CallError, ConnectError, Error, ServeError};

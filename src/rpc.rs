@@ -3,24 +3,19 @@
 
 use capnp::message::ReaderOptions;
 use capnp_rpc::rpc_twoparty_capnp::Side;
-use capnp_rpc::twoparty::{self, VatId};
-use futures::io::{BufReader, BufWriter};
+use capnp_rpc::twoparty::VatId;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 use std::rc::Rc;
 
-use crate::instrument::{self, Counted, Watch};
+use crate::instrument::Watch;
+use crate::transport;
 
 /// A boxed two-party network, ready for [`capnp_rpc::RpcSystem::new`].
 pub(crate) type Network = Box<dyn capnp_rpc::VatNetwork<VatId>>;
 
-/// Wraps the read and write halves of one connection in buffered futures-io adapters and a
-/// two-party `VatNetwork`.
-///
-/// Buffering matters twice over: capnp-rpc reads a message as a header then its segments (two
-/// small reads without a buffer), and writes each message in pieces that the `BufWriter` turns
-/// into one `write` syscall per flush.
+/// The two-party `VatNetwork` of one connection over its read and write halves (see
+/// [`crate::transport`]: batched writes, zero-copy reads, every message shown to `watch`).
 pub(crate) fn network<R, W>(
     reader: R,
     writer: W,
@@ -32,15 +27,9 @@ where
     R: AsyncRead + Unpin + 'static,
     W: AsyncWrite + Unpin + 'static,
 {
-    let reader = Counted::new(reader, watch.counters.clone());
-    let writer = Counted::new(writer, watch.counters.clone());
-    let inner = Box::new(twoparty::VatNetwork::new(
-        BufReader::new(reader.compat()),
-        BufWriter::new(writer.compat_write()),
-        side,
-        options,
-    ));
-    instrument::Network::boxed(inner, watch)
+    Box::new(transport::Network::new(
+        reader, writer, side, options, watch,
+    ))
 }
 
 /// Whether the first bytes of a stream are a TLS handshake record: content type 22, major

@@ -137,7 +137,7 @@ impl Connector {
             source,
         })?;
         rpc::tune_socket(&stream);
-        let watch = Watch::new(Arc::new(Counters::default()), None, None);
+        let watch = Watch::new(Arc::new(Counters::default()), None);
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             let stream = tls::handshake(stream, tls, addr, self.handshake_timeout).await?;

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use capnp_rpc::rpc_twoparty_capnp::Side;
 use capnp_rpc::twoparty::VatId;
-use capnp_rpc::RpcSystem;
+use capnp_rpc::{Disconnector, RpcSystem};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn, Instrument};
 
 use super::worker::Job;
 use super::{ConnectionInfo, Factory, Options, Phase, Shared, SHUTDOWN_DISCONNECT_GRACE};
@@ -59,8 +60,7 @@ pub(super) async fn serve(
     rpc::tune_socket(&stream);
     let mut phase = shared.phase.subscribe();
     let info = ConnectionInfo::new(job.id, job.peer, worker);
-    let max_words = options.reader_options.traversal_limit_in_words;
-    let watch = Watch::new(info.counters.clone(), options.redact.clone(), max_words);
+    let watch = Watch::new(info.counters.clone(), options.redact.clone());
     let established = tokio::select! {
         established = establish(stream, info, &options, watch.clone()) => established,
         _ = phase.wait_for(|p| *p != Phase::Running) => return,
@@ -70,10 +70,15 @@ pub(super) async fn serve(
     };
     shared.opened(&info);
     info!(tls = info.is_tls(), "connection open");
-    let mut system = RpcSystem::new(network, Some(factory(&info)));
-    let reason = run(&mut system, &watch, &options, &mut phase).await;
+    let system = RpcSystem::new(network, Some(factory(&info)));
+    let disconnector = system.get_disconnector();
+    // The RPC system runs as a task of its own, so its many wake-ups (every message) poll only
+    // it; this task wakes for the connection's end, the idle timer and shutdown.
+    let mut rpc = RpcTask(Some(tokio::task::spawn_local(system.in_current_span())));
+    let reason = run(&mut rpc, disconnector, &watch, &options, &mut phase).await;
     let failed = matches!(watch.end(), Some(End::Failed(_)));
-    drop(system);
+    // The RPC system (and with it the connection's stream halves) is gone after this.
+    rpc.stop().await;
     if failed {
         // capnp-rpc has sent the peer an Abort saying what went wrong (e.g. a message over the
         // size limit) but the peer's unread bytes are still in our receive buffer: closing now
@@ -110,15 +115,50 @@ impl Drop for Bookkeeping {
     }
 }
 
-/// Drives the RPC system until the connection ends, and says why it ended.
+/// The task running a connection's RPC system; aborted if the connection task is dropped (e.g.
+/// when the worker's runtime shuts down), so the system never outlives it.
+struct RpcTask(Option<JoinHandle<Result<(), capnp::Error>>>);
+
+impl RpcTask {
+    /// Resolves with the RPC system's result when it finishes (never again after that; a panic
+    /// in it — a bug in a capability, say — is a failure of this connection only).
+    async fn finished(&mut self) -> Result<(), capnp::Error> {
+        let Some(handle) = &mut self.0 else {
+            return std::future::pending().await;
+        };
+        let result = handle.await;
+        self.0 = None;
+        result.unwrap_or_else(|e| Err(capnp::Error::failed(format!("the RPC task failed: {e}"))))
+    }
+
+    /// Stops the RPC system if it is still running, and waits until it is dropped.
+    async fn stop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+            let _ = handle.await;
+        }
+    }
+}
+
+impl Drop for RpcTask {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+/// Waits until the connection ends, idles out or the server shuts down (then disconnects), and
+/// says why it ended.
 async fn run(
-    system: &mut RpcSystem<VatId>,
+    rpc: &mut RpcTask,
+    disconnector: Disconnector<VatId>,
     watch: &Watch,
     options: &Options,
     phase: &mut watch::Receiver<Phase>,
 ) -> String {
     tokio::select! {
-        result = &mut *system => match (result, watch.end()) {
+        result = rpc.finished() => match (result, watch.end()) {
             (Err(e), _) | (Ok(()), Some(End::Failed(e))) => {
                 warn!(error = %e, "connection failed");
                 format!("error: {e}")
@@ -127,19 +167,19 @@ async fn run(
         },
         () = idle(watch, options.idle_timeout) => {
             info!(timeout = ?options.idle_timeout, "idle timeout; closing");
-            disconnect(system).await;
+            disconnect(rpc, disconnector).await;
             "idle timeout".to_string()
         }
         deadline = draining(phase) => {
             let in_flight = watch.in_flight();
             tokio::select! {
-                _ = &mut *system => return "closed by peer during shutdown".to_string(),
+                _ = rpc.finished() => return "closed by peer during shutdown".to_string(),
                 () = watch.drained() => {}
                 () = tokio::time::sleep_until(deadline.into()) => {
                     warn!(in_flight = watch.in_flight(), "drain deadline passed; disconnecting");
                 }
             }
-            disconnect(system).await;
+            disconnect(rpc, disconnector).await;
             format!("server shutdown ({in_flight} call(s) were in flight)")
         }
     }
@@ -176,10 +216,9 @@ async fn draining(phase: &mut watch::Receiver<Phase>) -> Instant {
 }
 
 /// Disconnects gracefully (flushing what is queued), but not for longer than
-/// [`SHUTDOWN_DISCONNECT_GRACE`].
-async fn disconnect(system: &mut RpcSystem<VatId>) {
-    let disconnector = system.get_disconnector();
-    let graceful = futures::future::join(system, disconnector);
+/// [`SHUTDOWN_DISCONNECT_GRACE`]; the caller aborts the RPC task if it is still running.
+async fn disconnect(rpc: &mut RpcTask, disconnector: Disconnector<VatId>) {
+    let graceful = futures::future::join(rpc.finished(), disconnector);
     if tokio::time::timeout(SHUTDOWN_DISCONNECT_GRACE, graceful)
         .await
         .is_err()

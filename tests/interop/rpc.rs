@@ -130,12 +130,10 @@ fn a_pycapnp_message_over_the_size_limit_is_refused_and_the_server_carries_on() 
     python_client_passes(&python, &addr, &[], SCENARIO_CHECKS);
 }
 
-/// The refusal should also say why: the server sends an RPC `Abort` with capnp's "too large" and
-/// our limit before it closes. Today the explanation is lost in roughly one run in six, because
-/// the server closes the socket with the peer's unread bytes in its receive buffer: the kernel
-/// answers with a reset, and pycapnp reports `[Errno 32] Broken pipe` from its next write instead
-/// of the `Abort`. Ignored until the server drains its input (bounded) after an `Abort` before
-/// closing; then it should pass every time.
+/// The refusal also says why, every time: the server sends an RPC `Abort` saying the message is
+/// too large and naming our limit, then drains the peer's unread input (bounded) before closing,
+/// so the kernel does not answer with a reset that destroys the `Abort` (pycapnp would then
+/// report `[Errno 32] Broken pipe` instead).
 #[test]
 fn a_pycapnp_message_over_the_size_limit_is_always_explained() {
     let Some(python) = python("pycapnp oversized message explained -> windlass serve") else {
