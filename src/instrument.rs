@@ -35,6 +35,7 @@ pub(crate) struct Counters {
     bytes_out: AtomicU64,
     calls_in: AtomicU64,
     calls_out: AtomicU64,
+    writes: AtomicU64,
 }
 
 /// A snapshot of one connection's counters.
@@ -52,6 +53,9 @@ pub struct ConnectionStats {
     pub calls_in: u64,
     /// Calls we made to the peer (e.g. callbacks into client-side capabilities).
     pub calls_out: u64,
+    /// Writes to the stream (before TLS): outgoing messages are batched, so with sequential
+    /// calls this is about one per round trip, fewer than `messages_out`.
+    pub writes: u64,
 }
 
 impl Counters {
@@ -64,6 +68,7 @@ impl Counters {
             bytes_out: self.bytes_out.load(Relaxed),
             calls_in: self.calls_in.load(Relaxed),
             calls_out: self.calls_out.load(Relaxed),
+            writes: self.writes.load(Relaxed),
         }
     }
 }
@@ -364,6 +369,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = poll {
             self.counters.bytes_out.fetch_add(n as u64, Relaxed);
+            self.counters.writes.fetch_add(1, Relaxed);
         }
         poll
     }
@@ -384,6 +390,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = poll {
             self.counters.bytes_out.fetch_add(n as u64, Relaxed);
+            self.counters.writes.fetch_add(1, Relaxed);
         }
         poll
     }

@@ -337,6 +337,47 @@ fn connections_spread_over_workers_and_count_their_traffic() {
     });
 }
 
+/// Outgoing messages are batched: a sequential call (`evaluate` and a pipelined `read`, then the
+/// `Finish`/`Release` bookkeeping) costs about one write each way, not one per message as with
+/// capnp-rpc's own two-party network. Counted, not timed.
+#[test]
+fn sequential_calls_cost_one_write_each_way() {
+    const CALLS: u64 = 50;
+    let server = server(Options::new());
+    let addr = server.local_addr();
+    run_local(async {
+        let (conn, calc) = connect(addr).await;
+        // Warm up (bootstrap, operators), then count from here.
+        assert_eq!(eval(&calc, "1").await.expect("served"), 1.0);
+        let client_before = conn.stats();
+        let server_before = server.connections()[0].stats;
+        for i in 0..CALLS {
+            let got = eval(&calc, &i.to_string()).await.expect("served");
+            assert_eq!(got, i as f64);
+        }
+        let client = conn.stats();
+        let server_side = server.connections()[0].stats;
+        let sent = client.messages_out - client_before.messages_out;
+        let writes = client.writes - client_before.writes;
+        let answered = server_side.messages_out - server_before.messages_out;
+        let server_writes = server_side.writes - server_before.writes;
+        assert!(sent >= 2 * CALLS, "two calls per evaluation: {sent}");
+        assert!(
+            answered >= 2 * CALLS,
+            "two returns per evaluation: {answered}"
+        );
+        // A little slack for a batch split by scheduling; unbatched would be ≥ 2 × CALLS.
+        assert!(
+            writes <= CALLS + 5,
+            "client: {writes} writes for {sent} messages"
+        );
+        assert!(
+            server_writes <= CALLS + 5,
+            "server: {server_writes} writes for {answered} messages"
+        );
+    });
+}
+
 #[test]
 fn run_connects_calls_and_closes_in_one_go() {
     let server = server(Options::new());

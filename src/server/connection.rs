@@ -97,6 +97,7 @@ pub(super) async fn serve(
         bytes_out = stats.bytes_out,
         calls_in = stats.calls_in,
         calls_out = stats.calls_out,
+        writes = stats.writes,
         "connection closed"
     );
 }
