@@ -99,10 +99,10 @@ impl<R: AsyncRead + Unpin + 'static> Network<R> {
         let reader = Counted::new(reader, watch.counters.clone());
         let writer = Counted::new(writer, watch.counters.clone());
         let inner = Rc::new(Inner {
-            input: RefCell::new(Some(FramedRead::new(
+            input: Rc::new(RefCell::new(Some(FramedRead::new(
                 reader,
                 MessageCodec::with_limits(limits),
-            ))),
+            )))),
             outbox: outbox.clone(),
             side: other(side),
             watch,
@@ -155,10 +155,15 @@ fn other(side: Side) -> Side {
     }
 }
 
+/// The decoding reader of a connection, in a slot a pending read takes it out of.
+type Input<R> = Rc<RefCell<Option<FramedRead<Counted<R>, MessageCodec>>>>;
+
 /// The connection, shared by the handles `accept` and `connect` give out.
 struct Inner<R: AsyncRead + Unpin + 'static> {
-    /// Taken by a pending `receive_incoming_message`, put back when it resolves.
-    input: RefCell<Option<FramedRead<Counted<R>, MessageCodec>>>,
+    /// Taken by a pending `receive_incoming_message`, put back when it resolves. Shared with
+    /// that read alone: a pending read must not keep the connection alive (the network is done
+    /// when the RPC system drops the connection, whatever reads are pending).
+    input: Input<R>,
     outbox: Rc<Outbox>,
     /// The other party.
     side: Side,
@@ -171,7 +176,7 @@ impl<R: AsyncRead + Unpin + 'static> Inner<R> {
         let outbox = Outbox::default();
         outbox.stop(Err(Error::disconnected("the connection has ended".into())));
         Inner {
-            input: RefCell::new(None),
+            input: Rc::new(RefCell::new(None)),
             outbox: Rc::new(outbox),
             side: other(side),
             watch: Watch::new(Default::default(), None),
@@ -216,11 +221,11 @@ impl<R: AsyncRead + Unpin + 'static> capnp_rpc::Connection<VatId> for Connection
                 "the connection has no input: it has ended".into(),
             ));
         };
-        let inner = self.inner.clone();
+        let slot = self.inner.input.clone();
+        let watch = self.inner.watch.clone();
         Promise::from_future(async move {
             let next = input.next().await;
-            *inner.input.borrow_mut() = Some(input);
-            let watch = &inner.watch;
+            *slot.borrow_mut() = Some(input);
             match next {
                 Some(Ok(message)) => {
                     watch.saw_incoming(&message);
@@ -605,6 +610,7 @@ mod tests {
     use capnp_rpc::VatNetwork as _;
     use futures::FutureExt as _;
     use std::pin::Pin;
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
 
     #[test]
@@ -733,6 +739,28 @@ mod tests {
             assert_eq!(reason.len(), size);
         }
         assert!(rest.is_empty(), "{} bytes left over", rest.len());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_pending_read_does_not_keep_the_network_running_after_shutdown() {
+        let (mut network, _theirs, _, _) = network(ReaderOptions::new());
+        let mut connection = accept(&mut network);
+        // capnp-rpc always has a read pending; the peer sends nothing.
+        let mut pending = connection.receive_incoming_message();
+        assert!(futures::poll!(&mut pending).is_pending());
+        let driver = network.drive_until_shutdown();
+        let shutdown = connection.shutdown(Ok(()));
+        let closing = async move {
+            shutdown.await.expect("shut down cleanly");
+            drop(connection);
+        };
+        let done = tokio::time::timeout(Duration::from_secs(10), async {
+            futures::join!(driver, closing).0
+        });
+        done.await
+            .expect("the network finished although a read is pending")
+            .expect("cleanly");
+        drop(pending);
     }
 
     async fn receive(

@@ -309,6 +309,11 @@ fn connections_spread_over_workers_and_count_their_traffic() {
             assert_eq!(eval(&calc, "1 + 1").await.expect("served"), 2.0);
             conns.push((conn, calc));
         }
+        // A worker counts a write once its syscall has returned, which can be just after the
+        // client has read the bytes: wait for the last counts rather than race them.
+        wait_until("every connection's answers are counted", || {
+            server.connections().iter().all(|c| c.stats.bytes_out > 0)
+        });
         let snapshot = server.connections();
         assert_eq!(snapshot.len(), 4, "{snapshot:?}");
         let workers: std::collections::BTreeSet<usize> =
