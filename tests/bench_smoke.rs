@@ -238,3 +238,28 @@ fn bare_capnp_rpc_is_measured_in_process() {
         );
     }
 }
+
+#[test]
+fn the_placement_line_says_how_threads_are_pinned() {
+    let out = bench(&["seq", "--secs", "0.1"]);
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let placement = stdout.lines().next().unwrap_or_default();
+    assert!(placement.starts_with("# placement: "), "{stdout}");
+    assert!(placement.contains("load generator on 1 thread"), "{stdout}");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cfg!(target_os = "linux") && cores >= 2 {
+        // Pinned by default, unless the kernel refused, which must then be said.
+        assert!(
+            placement.contains("server threads pinned to CPU")
+                || stderr.contains("warning: cannot pin"),
+            "{stdout}\n{stderr}"
+        );
+    }
+    let out = bench(&["seq", "--secs", "0.1", "--no-pin"]);
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        stdout.starts_with("# placement: ") && stdout.contains("nothing pinned (--pin off)"),
+        "{stdout}"
+    );
+}

@@ -14,7 +14,8 @@ use futures::FutureExt;
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 use super::load::{histogram, record, Budget};
-use super::{BenchError, CpuProbe, Mode, Percentiles, Plan, Report, Target};
+use super::pin::warn_unpinned;
+use super::{BenchError, CpuProbe, Mode, Percentiles, Placement, Plan, Report, Target};
 use crate::calculator;
 use crate::client::Connector;
 
@@ -32,22 +33,34 @@ const RAW_CLIENT: &str = "wlraw-client";
 /// Runs a TCP ping-pong shaped like `plan` (seq, or pipe with its depth; other modes are not
 /// meaningful without RPC and run as seq): each exchange sends `request` bytes and receives
 /// `response` bytes, over blocking sockets with `TCP_NODELAY`, client and server each on its own
-/// thread. The server answers every request with its own `write`, as an RPC server does.
+/// thread. The server answers every request with its own `write`, as an RPC server does. Each
+/// thread pins itself as it starts: the server to `placement`'s server CPUs, the client to the
+/// load generator's (a refusal is logged, not fatal).
 ///
 /// Blocks the calling thread for the length of the plan.
 ///
 /// # Errors
 /// When a socket or thread cannot be set up or an exchange fails.
-pub fn raw_ping_pong(plan: &Plan, request: usize, response: usize) -> Result<Report, BenchError> {
+pub fn raw_ping_pong(
+    plan: &Plan,
+    request: usize,
+    response: usize,
+    placement: &Placement,
+) -> Result<Report, BenchError> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io_error("binding the raw server"))?;
     let addr = listener
         .local_addr()
         .map_err(io_error("reading its address"))?;
     // Threads name themselves as they start: wait for the server's, so its CPU time is found.
     let (ready, is_ready) = std::sync::mpsc::channel();
+    let server_placement = placement.clone();
     let server = std::thread::Builder::new()
         .name(RAW_SERVER.into())
         .spawn(move || {
+            warn_unpinned(
+                server_placement.pin_current_to_server(),
+                "raw ping-pong server",
+            );
             let _ = ready.send(());
             raw_server(&listener, request, response);
         })
@@ -58,9 +71,16 @@ pub fn raw_ping_pong(plan: &Plan, request: usize, response: usize) -> Result<Rep
         _ => 1,
     };
     let plan = *plan;
+    let client_placement = placement.clone();
     let client = std::thread::Builder::new()
         .name(RAW_CLIENT.into())
-        .spawn(move || raw_client(addr, &plan, depth, request, response))
+        .spawn(move || {
+            warn_unpinned(
+                client_placement.pin_current_to_load(),
+                "raw ping-pong client",
+            );
+            raw_client(addr, &plan, depth, request, response)
+        })
         .map_err(io_error("starting the raw client thread"))?;
     let outcome = client.join().map_err(|_| BenchError::Io {
         what: "the raw client thread panicked".into(),
@@ -209,6 +229,14 @@ impl BareServer {
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+
+    /// Pins its thread to `placement`'s server CPUs; returns how many threads it pinned (1).
+    ///
+    /// # Errors
+    /// As [`Placement::pin_threads_named`].
+    pub fn pin(&self, placement: &Placement) -> Result<usize, BenchError> {
+        placement.pin_threads_named(BARE_THREAD)
     }
 
     /// This server as a [`Target`] named `bare capnp-rpc`.

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::baseline::{raw_ping_pong, BareServer};
+use super::pin::warn_unpinned;
 use super::python::PythonServer;
-use super::{measure, BenchError, InProcessServer, Mode, Plan, Report};
+use super::{measure, BenchError, InProcessServer, Mode, Placement, Plan, Report};
 
 /// One server (or the raw baseline) to compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +58,10 @@ impl Contender {
 }
 
 /// Runs `plan` once against `contender`. `exchange` is the request and response size in bytes of
-/// the raw ping-pong (see [`call_bytes`]).
+/// the raw ping-pong (see [`call_bytes`]). The contender's server threads are pinned to
+/// `placement`'s server CPUs once it is started (a refusal is logged, not fatal); the calling
+/// thread, the load generator, is expected to be on the load generator's CPU already
+/// ([`Placement::apply`]).
 ///
 /// # Errors
 /// When the contender cannot start or the load fails.
@@ -65,24 +69,29 @@ pub async fn run_once(
     contender: &Contender,
     plan: &Plan,
     exchange: (usize, usize),
+    placement: &Placement,
 ) -> Result<Report, BenchError> {
     let label = contender.label();
     let mut report = match contender {
         Contender::Raw => {
-            let plan = *plan;
-            tokio::task::spawn_blocking(move || raw_ping_pong(&plan, exchange.0, exchange.1))
-                .await
-                .map_err(|e| BenchError::Io {
-                    what: "the raw ping-pong task failed".into(),
-                    source: std::io::Error::other(e),
-                })??
+            let (plan, placement) = (*plan, placement.clone());
+            tokio::task::spawn_blocking(move || {
+                raw_ping_pong(&plan, exchange.0, exchange.1, &placement)
+            })
+            .await
+            .map_err(|e| BenchError::Io {
+                what: "the raw ping-pong task failed".into(),
+                source: std::io::Error::other(e),
+            })??
         }
         Contender::Bare => {
             let server = BareServer::start()?;
+            warn_unpinned(server.pin(placement), &label);
             measure(&server.target(), plan).await?
         }
         Contender::Windlass { workers, tls } => {
             let server = InProcessServer::start(*workers, *tls)?;
+            warn_unpinned(server.pin(placement), &label);
             let result = measure(&server.target(label.clone()), plan).await;
             server.shutdown()?;
             result?
@@ -95,6 +104,7 @@ pub async fn run_once(
                     what: "starting pycapnp failed".into(),
                     source: std::io::Error::other(e),
                 })??;
+            warn_unpinned(server.pin(placement), &label);
             measure(&server.target(), plan).await?
         }
     };

@@ -11,6 +11,8 @@
 //!   threads can be told apart for CPU accounting.
 //! - [`compare`]: windlass side by side with [`raw_ping_pong`] (the physical limit),
 //!   [`BareServer`] (bare capnp-rpc) and [`PythonServer`] (pycapnp), with medians and ratios.
+//! - [`Placement`]: the server's threads on one set of CPUs, the load generator on another, the
+//!   same for every contender (Linux; [`Pinning`] turns it off).
 //!
 //! The load generator runs on the caller's thread, inside a tokio `LocalSet`. On a small machine
 //! it competes with the server for the cores, so the CPU time per call is often the steadier
@@ -34,6 +36,7 @@ mod baseline;
 pub mod compare;
 mod cpu;
 mod load;
+mod pin;
 mod python;
 mod report;
 pub mod svg;
@@ -43,6 +46,7 @@ use std::time::{Duration, Instant};
 
 pub use baseline::{raw_ping_pong, BareServer};
 pub use cpu::CpuProbe;
+pub use pin::{cpu_list, CpuSplit, ParsePinningError, Pinning, Placement};
 pub use python::PythonServer;
 pub use report::{Percentiles, Report};
 
@@ -323,6 +327,14 @@ impl InProcessServer {
             connector,
             tls: cfg!(feature = "tls") && tls,
         })
+    }
+
+    /// Pins its threads (acceptor and workers) to `placement`'s server CPUs; returns how many.
+    ///
+    /// # Errors
+    /// As [`Placement::pin_threads_named`].
+    pub fn pin(&self, placement: &Placement) -> Result<usize, BenchError> {
+        placement.pin_threads_named(THREAD_PREFIX)
     }
 
     /// This server as a [`Target`] named `label`, its CPU time read from its threads.

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{BenchError, CpuProbe, Target};
+use super::{BenchError, CpuProbe, Placement, Target};
 use crate::client::Connector;
 
 /// How long the script may take to import pycapnp and start listening.
@@ -74,6 +74,16 @@ impl PythonServer {
                 ))
             }
         }
+    }
+
+    /// Pins every thread of the process to `placement`'s server CPUs; returns how many. Call it
+    /// after [`start`](Self::start), when the server is listening (threads it starts later
+    /// inherit the CPUs).
+    ///
+    /// # Errors
+    /// As [`Placement::pin_process`].
+    pub fn pin(&self, placement: &Placement) -> Result<usize, BenchError> {
+        placement.pin_process(self.child.id())
     }
 
     /// This server as a [`Target`] named `pycapnp`, its CPU time read from its process.

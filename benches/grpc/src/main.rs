@@ -3,12 +3,15 @@
 //! windlass with 1 and N workers, and printed with windlass's own report and comparison tables.
 //!
 //! ```text
-//! cargo run --release -p windlass-grpc-bench -- [--secs 2] [--runs 3] [--depth 16] [--conns 16] [--json]
+//! cargo run --release -p windlass-grpc-bench -- [--secs 2] [--runs 3] [--depth 16] [--conns 16] \
+//!     [--json] [--pin auto|on|off|--no-pin]
 //! ```
 //!
 //! The tonic server runs on its own thread(s): a current-thread runtime for "1w", a multi-thread
 //! runtime with N workers for "Nw" — the same shapes as windlass's workers. The load generator
-//! is one current-thread runtime on the main thread, for every contender. Nothing is pinned.
+//! is one current-thread runtime on the main thread, for every contender. Threads are pinned as
+//! `windlass-calc bench --pin` pins them (`windlass::bench::Placement`): the load generator on
+//! the last CPU, every server thread (tonic's and windlass's) on the others.
 //!
 //! No protoc: the messages are prost derives and the service is written by hand over tonic's
 //! `server::Grpc` and `client::Grpc`, as `tonic-build` would generate it.
@@ -31,7 +34,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 use tonic_prost::ProstCodec;
 use windlass::bench::compare::{self, Contender};
-use windlass::bench::{CpuProbe, Mode, Percentiles, Plan, Report};
+use windlass::bench::{CpuProbe, Mode, Percentiles, Pinning, Placement, Plan, Report};
 
 /// `Evaluate`'s argument: the literal to evaluate.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -102,12 +105,18 @@ struct GrpcServer {
 }
 
 impl GrpcServer {
-    fn start(workers: usize) -> std::io::Result<Self> {
+    /// Starts the server; its first thread pins itself to `placement`'s server CPUs before it
+    /// builds the runtime, so every runtime thread inherits them.
+    fn start(workers: usize, placement: &Placement) -> std::io::Result<Self> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, is_ready) = std::sync::mpsc::channel();
+        let placement = placement.clone();
         let thread = std::thread::Builder::new()
             .name(SERVER_THREAD.into())
             .spawn(move || {
+                if let Err(e) = placement.pin_current_to_server() {
+                    eprintln!("warning: the tonic server is left unpinned: {e}");
+                }
                 let runtime = if workers <= 1 {
                     tokio::runtime::Builder::new_current_thread()
                         .enable_all()
@@ -190,8 +199,8 @@ async fn one_call(grpc: &mut tonic::client::Grpc<Channel>, n: f64) -> Result<(),
 }
 
 /// Runs `plan` against a fresh tonic server with `workers` threads.
-async fn measure(workers: usize, plan: &Plan) -> Result<Report, AnyError> {
-    let server = GrpcServer::start(workers)?;
+async fn measure(workers: usize, plan: &Plan, placement: &Placement) -> Result<Report, AnyError> {
+    let server = GrpcServer::start(workers, placement)?;
     let endpoint = Endpoint::from_shared(format!("http://{}", server.addr))?.tcp_nodelay(true);
     let mut channels = Vec::new();
     for _ in 0..plan.mode.connections() {
@@ -298,6 +307,11 @@ fn main() -> Result<(), AnyError> {
     let depth: usize = flag(&args, "--depth", 16);
     let conns: usize = flag(&args, "--conns", 16);
     let json = args.iter().any(|a| a == "--json");
+    let pinning = if args.iter().any(|a| a == "--no-pin") {
+        Pinning::Off
+    } else {
+        flag(&args, "--pin", Pinning::Auto)
+    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let many = cores.max(2);
     let duration = Duration::try_from_secs_f64(secs)?;
@@ -308,9 +322,14 @@ fn main() -> Result<(), AnyError> {
         .build()?;
     let local = tokio::task::LocalSet::new();
     let reports = local.block_on(&runtime, async {
+        // On this thread, before any server starts: it is the load generator.
+        let placement = Placement::apply(pinning);
+        if let Some(warning) = placement.warning() {
+            eprintln!("warning: {warning}");
+        }
         if !json {
             println!(
-                "# placement: {cores} cores, nothing pinned; servers in this process (windlass: \
+                "# placement: {placement}; servers in this process (windlass: \
                  acceptor + workers; tonic: its runtime's threads), load generator on 1 thread"
             );
             println!("{}", Report::table_header());
@@ -324,10 +343,10 @@ fn main() -> Result<(), AnyError> {
                         workers,
                         tls: false,
                     };
-                    let report = compare::run_once(&contender, &plan, (1, 1)).await?;
+                    let report = compare::run_once(&contender, &plan, (1, 1), &placement).await?;
                     emit(&report, json);
                     reports.push(report);
-                    let report = measure(workers, &plan).await?;
+                    let report = measure(workers, &plan, &placement).await?;
                     emit(&report, json);
                     reports.push(report);
                 }

@@ -1,5 +1,7 @@
 //! `windlass-calc bench`: arguments, and printing what `windlass::bench` measures.
 
+mod placement;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -7,10 +9,12 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use windlass::bench::compare::{self, Contender};
 use windlass::bench::{
-    self, BareServer, BenchError, CpuProbe, InProcessServer, Mode, Plan, PythonServer, Report,
-    Target,
+    self, BareServer, BenchError, CpuProbe, InProcessServer, Mode, Pinning, Placement, Plan,
+    PythonServer, Report, Target,
 };
 use windlass::client::Connector;
+
+use placement::{pinned, placement, warn_unpinned, Servers};
 
 /// Measure a Calculator server: calls/s, latency percentiles (p50/p90/p99/max) and CPU per call.
 ///
@@ -22,8 +26,11 @@ use windlass::client::Connector;
 /// `compare` measures, in one run, a raw TCP ping-pong of the same bytes as one call (the
 /// physical limit), bare capnp-rpc, windlass with 1 and --workers workers, plain and TLS, and
 /// pycapnp (when --python or WINDLASS_PYTHON names a Python with pycapnp, or target/pyenv
-/// exists), in modes seq, pipe, conns and chain (depth 8); it prints medians over --runs with min–max and the
-/// ratios against windlass 1w.
+/// exists), in modes seq, pipe, conns and chain (depth 8); it prints medians over --runs with
+/// min–max and the ratios against windlass 1w.
+///
+/// Threads are pinned by default on Linux (see --pin), and the placement is printed above the
+/// table.
 #[derive(Args)]
 pub(crate) struct Bench {
     /// seq: one call at a time; pipe: --depth calls in flight; conns: --conns connections, each
@@ -68,6 +75,18 @@ pub(crate) struct Bench {
     /// Plain TCP only.
     #[arg(long, conflicts_with_all = ["connect", "workers"])]
     bare: bool,
+    /// Pin threads to CPUs, the same way for every contender: auto (the default: on Linux with
+    /// at least 2 CPUs allowed), on (warn when it cannot be done) or off. The load generator
+    /// gets the last CPU this process may use and the server's threads all the others — on 2
+    /// cores, server on CPU 0 and load generator on CPU 1 — whatever the number of workers; a
+    /// pycapnp server's process is pinned whole, the raw ping-pong's threads pin themselves.
+    /// With --connect only the load generator is pinned. If the kernel refuses (e.g. in a
+    /// container), a warning says so and the run goes on unpinned.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pin: Pinning,
+    /// Same as --pin off: let the scheduler place every thread.
+    #[arg(long)]
+    no_pin: bool,
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -107,6 +126,14 @@ impl Bench {
         Ok(Plan::new(self.mode(), duration).with_max_ops(self.calls))
     }
 
+    fn pinning(&self) -> Pinning {
+        if self.no_pin {
+            Pinning::Off
+        } else {
+            self.pin
+        }
+    }
+
     fn tls_wanted(&self) -> bool {
         #[cfg(feature = "tls")]
         return self.tls.wanted();
@@ -137,36 +164,42 @@ pub(crate) async fn run(args: Bench) -> Result<ExitCode, windlass::Error> {
             return Ok(ExitCode::from(2));
         }
     };
-    if matches!(args.mode, ModeArg::Compare) {
-        return Ok(run_compare(&args, plan.duration).await);
-    }
     if args.bare && args.tls_wanted() {
         eprintln!("error: --bare serves plain TCP only; drop the TLS options");
         return Ok(ExitCode::from(2));
     }
+    // Before any server starts: this thread is the load generator.
+    let pinned = pinned(&args);
+    if matches!(args.mode, ModeArg::Compare) {
+        return Ok(run_compare(&args, plan.duration, &pinned).await);
+    }
     let workers = args.workers.unwrap_or(1);
     // Kept alive for the length of the runs.
     let mut bare = None;
-    let (target, server) = match &args.connect {
-        Some(addr) => (args.external(addr)?, None),
+    let (target, server, servers) = match &args.connect {
+        Some(addr) => (args.external(addr)?, None, Servers::External(addr)),
         None if args.bare => match BareServer::start() {
-            Ok(server) => (bare.insert(server).target(), None),
+            Ok(server) => {
+                warn_unpinned(server.pin(&pinned));
+                (bare.insert(server).target(), None, Servers::Bare)
+            }
             Err(e) => return Ok(report_error(&e)),
         },
         None => match InProcessServer::start(workers, args.tls_wanted()) {
             Ok(server) => {
+                warn_unpinned(server.pin(&pinned));
                 let label = format!("windlass {workers}w");
-                (server.target(label), Some(server))
+                (
+                    server.target(label),
+                    Some(server),
+                    Servers::Windlass(workers),
+                )
             }
             Err(e) => return Ok(report_error(&e)),
         },
     };
     if !args.json {
-        let placement = match bare {
-            Some(_) => placement(true, 1).replace("1 acceptor + 1 worker thread(s)", "1 thread"),
-            None => placement(server.is_some(), workers),
-        };
-        println!("# {placement}");
+        println!("# {}", placement(&pinned, servers));
         println!("{}", Report::table_header());
     }
     let mut code = ExitCode::SUCCESS;
@@ -191,19 +224,6 @@ pub(crate) async fn run(args: Bench) -> Result<ExitCode, windlass::Error> {
 fn report_error(e: &BenchError) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::FAILURE
-}
-
-/// Where the server and the load generator run: nothing is pinned, so say so.
-pub(crate) fn placement(in_process: bool, workers: usize) -> String {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if in_process {
-        format!(
-            "placement: {cores} cores, nothing pinned; in this process: server with 1 acceptor + \
-             {workers} worker thread(s), load generator on 1 thread"
-        )
-    } else {
-        format!("placement: {cores} cores, nothing pinned; load generator on 1 thread")
-    }
 }
 
 fn cores() -> usize {
@@ -245,7 +265,7 @@ const COMPARE_CHAIN_DEPTH: usize = 8;
 
 /// `bench compare`: every contender in modes seq, pipe, conns and chain, `--runs` times
 /// interleaved.
-async fn run_compare(args: &Bench, duration: Duration) -> ExitCode {
+async fn run_compare(args: &Bench, duration: Duration, pinned: &Placement) -> ExitCode {
     let modes = [
         Mode::Seq,
         Mode::Pipe {
@@ -274,10 +294,10 @@ async fn run_compare(args: &Bench, duration: Duration) -> ExitCode {
     };
     if !args.json {
         let many = args.workers.unwrap_or(cores()).max(2);
-        println!("# {}", placement(true, many));
+        println!("# {}", placement(pinned, Servers::Windlass(many)));
         println!(
-            "# (pycapnp runs in its own process; the raw ping-pong's client and server are one \
-             thread each)"
+            "# (the same CPUs for every contender: pycapnp runs in its own process, pinned whole; \
+             the raw ping-pong's client and server are one thread each)"
         );
         println!(
             "# raw TCP exchange: {} bytes out, {} bytes in (one seq call's RPC bytes)",
@@ -290,7 +310,7 @@ async fn run_compare(args: &Bench, duration: Duration) -> ExitCode {
         for mode in modes {
             let plan = Plan::new(mode, duration).with_max_ops(args.calls);
             for contender in contenders.iter().filter(|c| c.supports(mode)) {
-                match compare::run_once(contender, &plan, exchange).await {
+                match compare::run_once(contender, &plan, exchange, pinned).await {
                     Ok(report) => {
                         if args.json {
                             println!("{}", report.json_line());
