@@ -263,3 +263,84 @@ fn the_placement_line_says_how_threads_are_pinned() {
         "{stdout}"
     );
 }
+
+/// Columns of a `bench framing` table row: size, segments, what, then the numbers.
+fn framing_row(line: &str) -> (String, String, String, Vec<f64>) {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert!(fields.len() >= 7, "short row: {line}");
+    let numbers: Vec<f64> = fields[fields.len() - 4..]
+        .iter()
+        .map(|f| f.parse().unwrap_or_else(|_| panic!("{f} in {line}")))
+        .collect();
+    let what = fields[2..fields.len() - 4].join(" ");
+    (fields[0].into(), fields[1].into(), what, numbers)
+}
+
+const FRAMING_OPS: [&str; 8] = [
+    "memcpy",
+    "decode",
+    "capnp read",
+    "capnp flat",
+    "packed decode",
+    "capnp packed read",
+    "encode",
+    "capnp write",
+];
+
+#[test]
+fn framing_prints_every_row_with_sane_figures() {
+    let out = bench(&["framing", "--secs", "0.2", "--max-size", "64KiB"]);
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let mut lines = stdout.lines();
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("# placement: ")),
+        "{stdout}"
+    );
+    let rows: Vec<_> = lines
+        .filter(|l| !l.starts_with('#') && !l.contains("ns/msg"))
+        .map(framing_row)
+        .collect();
+    let mut expected = Vec::new();
+    for size in ["1KiB", "64KiB"] {
+        for segs in ["1", "64"] {
+            for op in FRAMING_OPS {
+                expected.push((size.to_string(), segs.to_string(), op.to_string()));
+            }
+        }
+    }
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|(size, segs, what, _)| (size.clone(), segs.clone(), what.clone()))
+        .collect();
+    assert_eq!(seen, expected, "{stdout}");
+    for (_, _, what, numbers) in &rows {
+        let [ns, gbs, x_memcpy, copied] = numbers[..] else {
+            unreachable!()
+        };
+        assert!(ns.is_finite() && ns > 0.0, "{what}: {numbers:?}");
+        assert!(gbs.is_finite() && gbs > 0.0, "{what}: {numbers:?}");
+        assert!(
+            x_memcpy.is_finite() && x_memcpy > 0.0,
+            "{what}: {numbers:?}"
+        );
+        assert!(copied >= 0.0, "{what}: {numbers:?}");
+        if what == "memcpy" {
+            assert_eq!(x_memcpy, 1.0, "{what}: {numbers:?}");
+        }
+    }
+}
+
+#[test]
+fn framing_prints_json_lines() {
+    let lines = json_lines(&["framing", "--secs", "0.1", "--max-size", "1KiB"]);
+    assert_eq!(lines.len(), 2 * FRAMING_OPS.len(), "{lines:?}");
+    for (fields, op) in lines.iter().zip(FRAMING_OPS.iter().cycle()) {
+        assert_eq!(fields["bench"], "\"framing\"");
+        assert_eq!(fields["what"], format!("\"{op}\""));
+        assert_eq!(number(fields, "size"), 1024.0);
+        for key in ["ns_per_msg", "gb_per_sec", "x_memcpy", "memcpy_ns"] {
+            let x = number(fields, key);
+            assert!(x.is_finite() && x > 0.0, "{key}: {fields:?}");
+        }
+    }
+}

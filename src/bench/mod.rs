@@ -11,6 +11,8 @@
 //!   threads can be told apart for CPU accounting.
 //! - [`compare`]: windlass side by side with [`raw_ping_pong`] (the physical limit),
 //!   [`BareServer`] (bare capnp-rpc) and [`PythonServer`] (pycapnp), with medians and ratios.
+//! - [`framing`]: the framing codecs against `memcpy` and capnp's readers and writers
+//!   (`windlass-calc bench framing`, `cargo bench --bench framing`).
 //! - [`Placement`]: the server's threads on one set of CPUs, the load generator on another, the
 //!   same for every contender (Linux; [`Pinning`] turns it off).
 //!
@@ -35,6 +37,7 @@
 mod baseline;
 pub mod compare;
 mod cpu;
+pub mod framing;
 mod load;
 mod pin;
 mod python;
@@ -174,6 +177,25 @@ pub enum BenchError {
         expected: f64,
         /// What it returned.
         got: f64,
+    },
+    /// A windlass codec refused the framing benchmark's own well-formed messages: a bug in the
+    /// codec or in the benchmark.
+    #[error("framing benchmark: {what}: {source}")]
+    Framing {
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: crate::framing::FramingError,
+    },
+    /// capnp refused the framing benchmark's own well-formed messages.
+    #[error("framing benchmark: capnp {what}: {source}")]
+    Capnp {
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: capnp::Error,
     },
     /// A baseline or a contender could not be run.
     #[error("{what}: {source}")]

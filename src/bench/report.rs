@@ -180,7 +180,7 @@ fn micros(d: Duration) -> f64 {
 }
 
 /// A finite number as JSON (3 decimals); JSON has no NaN or infinity, so those become `null`.
-fn json_number(x: f64) -> String {
+pub(super) fn json_number(x: f64) -> String {
     if x.is_finite() {
         format!("{x:.3}")
     } else {
@@ -188,7 +188,7 @@ fn json_number(x: f64) -> String {
     }
 }
 
-fn json_string(s: &str) -> String {
+pub(super) fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

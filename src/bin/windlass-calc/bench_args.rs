@@ -1,5 +1,6 @@
 //! `windlass-calc bench`: arguments, and printing what `windlass::bench` measures.
 
+mod framing;
 mod placement;
 
 use std::path::PathBuf;
@@ -29,13 +30,19 @@ use placement::{pinned, placement, warn_unpinned, Servers};
 /// exists), in modes seq, pipe, conns and chain (depth 8); it prints medians over --runs with
 /// min–max and the ratios against windlass 1w.
 ///
+/// `framing` measures the framing codecs instead (no server): decode, packed decode and encode
+/// of 1 KiB–16 MiB messages in 1 and 64 segments, against capnp's readers and writers, each as
+/// ns/message and as a ratio to a memcpy of the same bytes measured in the same run. --secs is
+/// then the timing budget of the whole table (default 16: 250 ms per measurement), --max-size
+/// leaves out larger messages.
+///
 /// Threads are pinned by default on Linux (see --pin), and the placement is printed above the
 /// table.
 #[derive(Args)]
 pub(crate) struct Bench {
     /// seq: one call at a time; pipe: --depth calls in flight; conns: --conns connections, each
     /// sequential; chain: --depth dependent pipelined calls and one read; compare: every
-    /// contender side by side.
+    /// contender side by side; framing: the framing codecs against memcpy (no RPC).
     #[arg(value_enum)]
     mode: ModeArg,
     /// Calls in flight (pipe, default 16) or calls per chain (chain, default 8).
@@ -44,9 +51,10 @@ pub(crate) struct Bench {
     /// Connections (conns).
     #[arg(long, value_name = "N", default_value_t = 16)]
     conns: usize,
-    /// Seconds per run (decimals allowed).
-    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
-    secs: f64,
+    /// Seconds per run (decimals allowed; default 2). framing: the timing budget of the whole
+    /// table (default 16).
+    #[arg(long, value_name = "SECS")]
+    secs: Option<f64>,
     /// At most this many operations per run (calls; chains for chain).
     #[arg(long, value_name = "N", default_value_t = bench::DEFAULT_MAX_OPS)]
     calls: u64,
@@ -75,6 +83,10 @@ pub(crate) struct Bench {
     /// Plain TCP only.
     #[arg(long, conflicts_with_all = ["connect", "workers"])]
     bare: bool,
+    /// framing: leave out messages larger than this (bytes, or with a KiB or MiB suffix, e.g.
+    /// 64KiB; default: none left out, up to 16MiB).
+    #[arg(long, value_name = "SIZE", value_parser = framing::parse_size)]
+    max_size: Option<usize>,
     /// Pin threads to CPUs, the same way for every contender: auto (the default: on Linux with
     /// at least 2 CPUs allowed), on (warn when it cannot be done) or off. The load generator
     /// gets the last CPU this process may use and the server's threads all the others — on 2
@@ -102,6 +114,7 @@ enum ModeArg {
     Conns,
     Chain,
     Compare,
+    Framing,
 }
 
 impl Bench {
@@ -115,15 +128,19 @@ impl Bench {
             ModeArg::Chain => Mode::Chain {
                 depth: self.depth.unwrap_or(8),
             },
-            // compare runs several modes; this one is only a placeholder.
-            ModeArg::Compare => Mode::Seq,
+            // compare runs several modes and framing none; this one is only a placeholder.
+            ModeArg::Compare | ModeArg::Framing => Mode::Seq,
         }
     }
 
+    /// --secs, or `default` seconds.
+    fn duration(&self, default: f64) -> Result<Duration, String> {
+        let secs = self.secs.unwrap_or(default);
+        Duration::try_from_secs_f64(secs).map_err(|e| format!("--secs {secs}: {e}"))
+    }
+
     fn plan(&self) -> Result<Plan, String> {
-        let duration = Duration::try_from_secs_f64(self.secs)
-            .map_err(|e| format!("--secs {}: {e}", self.secs))?;
-        Ok(Plan::new(self.mode(), duration).with_max_ops(self.calls))
+        Ok(Plan::new(self.mode(), self.duration(DEFAULT_SECS)?).with_max_ops(self.calls))
     }
 
     fn pinning(&self) -> Pinning {
@@ -155,8 +172,21 @@ impl Bench {
     }
 }
 
+/// Seconds per run of the RPC modes when --secs is not given.
+const DEFAULT_SECS: f64 = 2.0;
+
 /// Runs `windlass-calc bench`.
 pub(crate) async fn run(args: Bench) -> Result<ExitCode, windlass::Error> {
+    if matches!(args.mode, ModeArg::Framing) {
+        if args.connect.is_some() || args.bare || args.workers.is_some() {
+            eprintln!(
+                "error: framing measures the codecs, not a server: drop --connect, --bare and \
+                 --workers"
+            );
+            return Ok(ExitCode::from(2));
+        }
+        return Ok(framing::run(&args));
+    }
     let plan = match args.plan() {
         Ok(plan) => plan,
         Err(e) => {
