@@ -64,6 +64,9 @@ const DIRECT_SEGMENT_BYTES: usize = 16 * 1024;
 /// one huge copy before anything is sent.
 const MAX_BATCH_BYTES: usize = 256 * 1024;
 
+/// Messages queued that are written at once, without waiting for the rest of the turn.
+const STREAM_BATCH_MESSAGES: usize = 16;
+
 /// The two-party network of one connection, for [`capnp_rpc::RpcSystem::new`].
 pub(crate) struct Network<R: AsyncRead + Unpin + 'static> {
     /// Handed out by the first `accept`.
@@ -460,6 +463,15 @@ impl Outbox {
         Poll::Ready(())
     }
 
+    /// Ready once enough messages are queued to write them without waiting for the turn to end.
+    fn poll_enough(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.queue.borrow().len() >= STREAM_BATCH_MESSAGES || self.closing.borrow().is_some() {
+            return Poll::Ready(());
+        }
+        *self.writer.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
     fn wrote(&self, messages: usize) {
         self.written.set(self.written.get() + messages as u64);
         self.wake_waiters();
@@ -535,7 +547,15 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, outbox: Rc<Outbox>) ->
             // system's own task set would not let the caller's task run — at the cost of one
             // extra `epoll_wait(0)` per batch; measured, that saves a `sendto` per sequential
             // call on each side (BENCHMARKS.md).
-            tokio::task::yield_now().await;
+            // A long burst (pipelined calls) is not held back for the whole turn, though:
+            // once `STREAM_BATCH_MESSAGES` are queued they go out, so the peer can start on them
+            // while this side works through the rest.
+            let enough = poll_fn(|cx| outbox.poll_enough(cx));
+            futures::future::select(
+                std::pin::pin!(tokio::task::yield_now()),
+                std::pin::pin!(enough),
+            )
+            .await;
         }
         match poll_fn(|cx| outbox.poll_next(cx, &mut batch)).await {
             Next::Write => {
