@@ -40,7 +40,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::FramedRead;
 use tracing::warn;
 
-use crate::framing::{FramingError, Limits, Message, MessageCodec};
+use crate::framing::{table, FramingError, Limits, Message, MessageCodec};
 use crate::instrument::{Counted, Watch};
 
 /// An outgoing message once sent: capnp-rpc keeps a handle on it (to serve pipelined calls on a
@@ -586,7 +586,7 @@ async fn write_batch<W: AsyncWrite + Unpin>(
     buffer.clear();
     for message in batch {
         let segments = message.get_segments_for_output();
-        push_table(buffer, &segments);
+        table::write(&segments, buffer);
         for segment in segments.iter() {
             if segment.len() >= DIRECT_SEGMENT_BYTES {
                 writer.write_all(buffer).await?;
@@ -611,19 +611,6 @@ async fn write_batch<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Appends the segment table of the standard stream framing: the segment count minus one, each
-/// segment's size in words (all `u32` little-endian), padded to a whole word.
-fn push_table(buffer: &mut Vec<u8>, segments: &[&[u8]]) {
-    let count = segments.len().max(1);
-    buffer.extend_from_slice(&((count - 1) as u32).to_le_bytes());
-    for segment in segments {
-        buffer.extend_from_slice(&((segment.len() / 8) as u32).to_le_bytes());
-    }
-    if count.is_multiple_of(2) {
-        buffer.extend_from_slice(&[0; 4]);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,7 +626,7 @@ mod tests {
             let segments: Vec<Vec<u8>> = (0..count).map(|i| vec![i as u8; 8 * (i + 1)]).collect();
             let slices: Vec<&[u8]> = segments.iter().map(Vec::as_slice).collect();
             let mut ours = Vec::new();
-            push_table(&mut ours, &slices);
+            table::write(&slices, &mut ours);
             for s in &slices {
                 ours.extend_from_slice(s);
             }

@@ -70,7 +70,7 @@ mod multipart;
 mod packed;
 mod packing;
 mod segments;
-mod table;
+pub(crate) mod table;
 mod tcp;
 mod transport;
 #[cfg(feature = "zmq")]
