@@ -6,6 +6,7 @@ use capnp::message::{self, ReaderSegments};
 use capnp::Word;
 
 use super::limits::WORD_BYTES;
+use super::table::SegmentSizes;
 use super::{FramingError, Limits};
 
 /// A received Cap'n Proto message: a `capnp::message::Reader` over [`Segments`].
@@ -38,6 +39,8 @@ pub struct Segments {
 
 #[derive(Debug, Clone)]
 enum Repr {
+    /// One segment: all of `body` (most messages; no offsets to keep).
+    Whole(Bytes),
     /// Segments back to back in `body`; segment `i` ends at `ends[i]`.
     Contiguous { body: Bytes, ends: Vec<usize> },
     /// One `Bytes` per segment.
@@ -86,31 +89,35 @@ impl Segments {
     /// `body` once first if it is not 8-byte aligned.
     ///
     /// The caller has checked that the lengths are whole words summing to `body.len()`.
-    pub(crate) fn split_frame(body: Bytes, mut lengths: Vec<usize>) -> Self {
+    pub(crate) fn split_frame(body: Bytes, lengths: SegmentSizes) -> Self {
         let (body, copied_bytes) = if is_aligned(&body) {
             (body, 0)
         } else {
             let len = body.len();
             (aligned_copy(&body), len)
         };
-        let mut end = 0;
-        for len in &mut lengths {
-            end += *len;
-            *len = end;
-        }
-        Self {
-            repr: Repr::Contiguous {
-                body,
-                ends: lengths,
-            },
-            copied_bytes,
-        }
+        let repr = match lengths {
+            SegmentSizes::One(_) => Repr::Whole(body),
+            SegmentSizes::Many(mut lengths) => {
+                let mut end = 0;
+                for len in &mut lengths {
+                    end += *len;
+                    *len = end;
+                }
+                Repr::Contiguous {
+                    body,
+                    ends: lengths,
+                }
+            }
+        };
+        Self { repr, copied_bytes }
     }
 
     /// Number of segments.
     #[must_use]
     pub fn segment_count(&self) -> usize {
         match &self.repr {
+            Repr::Whole(_) => 1,
             Repr::Contiguous { ends, .. } => ends.len(),
             Repr::Frames(frames) => frames.len(),
         }
@@ -120,6 +127,7 @@ impl Segments {
     #[must_use]
     pub fn segment(&self, index: usize) -> Option<&[u8]> {
         match &self.repr {
+            Repr::Whole(body) => (index == 0).then_some(&body[..]),
             Repr::Contiguous { body, ends } => {
                 let end = *ends.get(index)?;
                 let start = index.checked_sub(1).map_or(0, |i| ends[i]);
@@ -138,6 +146,7 @@ impl Segments {
     #[must_use]
     pub fn to_frames(&self) -> Vec<Bytes> {
         match &self.repr {
+            Repr::Whole(body) => vec![body.clone()],
             Repr::Contiguous { body, ends } => {
                 let mut start = 0;
                 ends.iter()
@@ -156,7 +165,7 @@ impl Segments {
     #[must_use]
     pub fn total_bytes(&self) -> usize {
         match &self.repr {
-            Repr::Contiguous { body, .. } => body.len(),
+            Repr::Whole(body) | Repr::Contiguous { body, .. } => body.len(),
             Repr::Frames(frames) => frames.iter().map(Bytes::len).sum(),
         }
     }
@@ -266,12 +275,25 @@ mod tests {
     #[test]
     fn contiguous_segments_are_found_by_offset() {
         let body = freeze_words(zeroed_words(6));
-        let segments = Segments::split_frame(body.clone(), vec![8, 0, 40]);
+        let segments = Segments::split_frame(body.clone(), SegmentSizes::Many(vec![8, 0, 40]));
         let lens: Vec<usize> = segments.iter().map(<[u8]>::len).collect();
         assert_eq!(lens, [8, 0, 40]);
         assert_eq!(segments.segment(3), None);
         assert_eq!(segments.to_frames()[2].as_ptr(), body[8..].as_ptr());
         assert_eq!(segments.total_bytes(), 48);
+    }
+
+    #[test]
+    fn one_segment_is_the_whole_body() {
+        let body = freeze_words(zeroed_words(3));
+        let segments = Segments::split_frame(body.clone(), SegmentSizes::One(24));
+        assert_eq!(segments.segment_count(), 1);
+        assert_eq!(segments.segment(0).map(<[u8]>::as_ptr), Some(body.as_ptr()));
+        assert_eq!(segments.segment(0).map(<[u8]>::len), Some(24));
+        assert_eq!(segments.segment(1), None);
+        assert_eq!(segments.to_frames()[0].as_ptr(), body.as_ptr());
+        assert_eq!(segments.total_bytes(), 24);
+        assert_eq!(segments.copied_bytes(), 0);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub(crate) struct Table {
     /// Bytes of the table itself, padding included.
     pub(crate) table_bytes: usize,
     /// Length of each segment in bytes.
-    pub(crate) segment_bytes: Vec<usize>,
+    pub(crate) segment_bytes: SegmentSizes,
     /// Sum of `segment_bytes`.
     pub(crate) body_bytes: usize,
 }
@@ -29,6 +29,24 @@ impl Table {
     /// Table and segments together: the whole framed message.
     pub(crate) fn frame_bytes(&self) -> usize {
         self.table_bytes + self.body_bytes
+    }
+}
+
+/// Segment lengths in bytes. Almost every message has one segment, so that one is kept inline:
+/// parsing its table allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SegmentSizes {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl SegmentSizes {
+    #[cfg(test)]
+    pub(crate) fn as_slice(&self) -> &[usize] {
+        match self {
+            SegmentSizes::One(len) => std::slice::from_ref(len),
+            SegmentSizes::Many(lens) => lens,
+        }
     }
 }
 
@@ -67,9 +85,11 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FramingError>
         return Ok(Parsed::Need(table_bytes));
     }
     // Every size is here, and each is at most `body_bytes`, which fits a usize.
-    let segment_bytes = (0..segments)
-        .map(|i| read_u32(buf, 4 * (i + 1)).map_or(0, |size| size as usize * WORD_BYTES))
-        .collect();
+    let size = |i: usize| read_u32(buf, 4 * (i + 1)).map_or(0, |size| size as usize * WORD_BYTES);
+    let segment_bytes = match segments {
+        1 => SegmentSizes::One(size(0)),
+        _ => SegmentSizes::Many((0..segments).map(size).collect()),
+    };
     Ok(Parsed::Done(Table {
         table_bytes,
         segment_bytes,
@@ -147,7 +167,11 @@ mod tests {
                 panic!("incomplete");
             };
             let expect: Vec<usize> = words.iter().map(|&w| w as usize * 8).collect();
-            assert_eq!(t.segment_bytes, expect);
+            assert_eq!(t.segment_bytes.as_slice(), expect);
+            assert_eq!(
+                matches!(t.segment_bytes, SegmentSizes::One(_)),
+                words.len() == 1
+            );
             assert_eq!(t.body_bytes, expect.iter().sum::<usize>());
         }
     }
