@@ -159,6 +159,50 @@ fn an_external_server_is_measured_with_its_process_cpu() {
     server.shutdown().expect("shutdown");
 }
 
+/// `--work K` sends a tree of K `add` calls; the load generator checks every result (n + K), so a
+/// run that completes calls proves the server evaluated the whole tree.
+#[test]
+fn work_sends_trees_of_add_calls_and_checks_their_sums() {
+    for (mode, work) in [("seq", "1"), ("pipe", "64"), ("conns", "7")] {
+        let lines = json_lines(&[mode, "--work", work, "--conns", "2", "--depth", "4"]);
+        assert_eq!(lines[0]["work"], work, "{mode}");
+        check_consistent(&lines[0]);
+    }
+    let plain = json_lines(&["seq", "--calls", "3"]);
+    assert_eq!(plain[0]["work"], "0");
+    let out = bench(&["conns", "--conns", "2", "--work", "16", "--secs", "0.1"]);
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(stdout.contains("conns n=2 w=16"), "{stdout}");
+}
+
+#[test]
+fn work_is_refused_where_it_does_not_apply() {
+    for (args, says) in [
+        (
+            &["chain", "--work", "3"][..],
+            "a chain's calls are its work",
+        ),
+        (&["seq", "--work", "5000"], "over the maximum of 1024"),
+        (
+            &["compare", "--work", "3"],
+            "--work is for seq, pipe and conns",
+        ),
+        (
+            &["framing", "--work", "3"],
+            "drop --connect, --bare, --workers and --work",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .arg("bench")
+            .args(args)
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn a_bad_duration_is_refused() {
     let out = Command::new(BIN)
@@ -256,12 +300,16 @@ fn the_placement_line_says_how_threads_are_pinned() {
             "{stdout}\n{stderr}"
         );
     }
-    let out = bench(&["seq", "--secs", "0.1", "--no-pin"]);
-    let stdout = String::from_utf8(out.stdout).expect("utf-8");
-    assert!(
-        stdout.starts_with("# placement: ") && stdout.contains("nothing pinned (--pin off)"),
-        "{stdout}"
-    );
+    // `--no-pin` and `--pin off` are the older spellings, still accepted.
+    for off in [&["--no-cpu-pin"][..], &["--no-pin"], &["--pin", "off"]] {
+        let out = bench(&[&["seq", "--secs", "0.1"][..], off].concat());
+        let stdout = String::from_utf8(out.stdout).expect("utf-8");
+        assert!(
+            stdout.starts_with("# placement: ")
+                && stdout.contains("nothing pinned (--cpu-pin off)"),
+            "{off:?}: {stdout}"
+        );
+    }
 }
 
 /// Columns of a `bench framing` table row: size, segments, what, then the numbers.

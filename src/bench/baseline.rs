@@ -163,6 +163,7 @@ fn raw_client(
         server_cpu: None,
         client_cpu: super::delta(client_before, client.read()),
         bytes_per_op: Some((request as u64, response as u64)),
+        work: 0,
     };
     Ok((report, server_cpu))
 }

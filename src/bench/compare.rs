@@ -312,6 +312,7 @@ mod tests {
             server_cpu: None,
             client_cpu: None,
             bytes_per_op: None,
+            work: 0,
         }
     }
 

@@ -14,6 +14,7 @@ use hdrhistogram::Histogram;
 use super::{BenchError, Mode};
 use crate::calculator::{Calculator, Operator};
 use crate::client::Connection;
+use crate::schemas::calculator_capnp::calculator::{expression, function};
 
 /// When a run stops: at the deadline or after `remaining` operations, whichever comes first.
 pub(crate) struct Budget {
@@ -55,24 +56,56 @@ pub(crate) fn record(latency: &mut Histogram<u64>, since: Instant) {
     latency.saturating_record(nanos.max(1));
 }
 
+/// What one call evaluates: a literal, or a tree of `adds` calls on the server's `add`.
+#[derive(Clone)]
+enum Work {
+    Literal,
+    Adds { add: function::Client, adds: u32 },
+}
+
+impl Work {
+    /// The work for `adds` calls per evaluate; fetches `calc`'s `add` function when needed (not
+    /// timed: the caller does this before the clock starts).
+    async fn fetch(calc: &Calculator, adds: u32) -> Result<Self, BenchError> {
+        if adds == 0 {
+            return Ok(Work::Literal);
+        }
+        let mut request = calc.get_operator_request();
+        request.get().set_op(Operator::Add);
+        let add = request.send().promise.await?.get()?.get_func()?;
+        Ok(Work::Adds { add, adds })
+    }
+}
+
 /// Runs `mode` over `conns` until `budget` is spent; returns the operations done and their
-/// latencies. `conns` holds one connection per [`Mode::connections`].
+/// latencies. `conns` holds one connection per [`Mode::connections`]; each call carries `work`
+/// (see [`Plan::work`](super::Plan::work)).
 pub(crate) async fn drive(
     mode: Mode,
+    work: u32,
     conns: &[Connection],
     budget: &Budget,
 ) -> Result<(u64, Histogram<u64>), BenchError> {
     let calculators: Vec<Calculator> = conns.iter().map(Connection::bootstrap).collect();
+    let mut works = Vec::with_capacity(calculators.len());
+    for calc in &calculators {
+        works.push(Work::fetch(calc, work).await?);
+    }
     let mut latency = histogram();
     let ops = match mode {
-        Mode::Seq => sequential(&calculators[0], budget, &mut latency).await?,
-        Mode::Pipe { depth } => pipelined(&calculators[0], depth, budget, &mut latency).await?,
+        Mode::Seq => sequential(&calculators[0], &works[0], budget, &mut latency).await?,
+        Mode::Pipe { depth } => {
+            pipelined(&calculators[0], &works[0], depth, budget, &mut latency).await?
+        }
         Mode::Conns { .. } => {
-            let loops = calculators.iter().map(|calc| async move {
-                let mut mine = histogram();
-                let ops = sequential(calc, budget, &mut mine).await?;
-                Ok::<_, BenchError>((ops, mine))
-            });
+            let loops = calculators
+                .iter()
+                .zip(&works)
+                .map(|(calc, work)| async move {
+                    let mut mine = histogram();
+                    let ops = sequential(calc, work, budget, &mut mine).await?;
+                    Ok::<_, BenchError>((ops, mine))
+                });
             let mut total = 0;
             for result in futures::future::join_all(loops).await {
                 let (ops, mine) = result?;
@@ -91,13 +124,14 @@ pub(crate) async fn drive(
 
 async fn sequential(
     calc: &Calculator,
+    work: &Work,
     budget: &Budget,
     latency: &mut Histogram<u64>,
 ) -> Result<u64, BenchError> {
     let mut ops = 0;
     while budget.take() {
         let start = Instant::now();
-        one_call(calc, ops as f64).await?;
+        worked_call(calc, work, ops as f64).await?;
         record(latency, start);
         ops += 1;
     }
@@ -106,13 +140,14 @@ async fn sequential(
 
 async fn pipelined(
     calc: &Calculator,
+    work: &Work,
     depth: usize,
     budget: &Budget,
     latency: &mut Histogram<u64>,
 ) -> Result<u64, BenchError> {
     let timed = |n: u64| async move {
         let start = Instant::now();
-        one_call(calc, n as f64).await.map(|()| start)
+        worked_call(calc, work, n as f64).await.map(|()| start)
     };
     let mut in_flight = FuturesUnordered::new();
     let mut sent = 0u64;
@@ -145,6 +180,40 @@ pub(crate) async fn one_call(calc: &Calculator, n: f64) -> Result<(), BenchError
         .get()?
         .get_value();
     check(n, got)
+}
+
+/// One `evaluate` of `work` starting from `n`, and a pipelined `read()` of its value.
+async fn worked_call(calc: &Calculator, work: &Work, n: f64) -> Result<(), BenchError> {
+    let (add, adds) = match work {
+        Work::Literal => return one_call(calc, n).await,
+        Work::Adds { add, adds } => (add, *adds),
+    };
+    let mut request = calc.evaluate_request();
+    add_tree(request.get().init_expression(), add, adds, n);
+    let value = request.send().pipeline.get_value();
+    let got = value
+        .read_request()
+        .send()
+        .promise
+        .await?
+        .get()?
+        .get_value();
+    check(n + f64::from(adds), got)
+}
+
+/// A balanced tree of `adds` calls on `add` whose leftmost leaf is `first` and every other leaf
+/// 1: it evaluates to `first + adds`, and is ⌈log2(adds + 1)⌉ calls deep.
+fn add_tree(mut expr: expression::Builder<'_>, add: &function::Client, adds: u32, first: f64) {
+    if adds == 0 {
+        expr.set_literal(first);
+        return;
+    }
+    let left = (adds - 1) / 2;
+    let mut call = expr.init_call();
+    call.set_function(add.clone());
+    let mut params = call.init_params(2);
+    add_tree(params.reborrow().get(0), add, left, first);
+    add_tree(params.get(1), add, adds - 1 - left, 1.0);
 }
 
 async fn chains(

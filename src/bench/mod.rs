@@ -141,7 +141,15 @@ pub struct Plan {
     pub duration: Duration,
     /// The most operations to run. Default: [`DEFAULT_MAX_OPS`].
     pub max_ops: u64,
+    /// Server-side work per call: each `evaluate` gets a balanced tree of this many `add` calls
+    /// (on the server's own `add` function) instead of a literal, so the server does `work`
+    /// local calls per round trip while the load generator builds one message. 0 (the default)
+    /// is the plain `evaluate(literal)`. Not for [`Mode::Chain`]; at most [`MAX_WORK`].
+    pub work: u32,
 }
+
+/// The largest [`Plan::work`]: deeper trees would near capnp's nesting limit (64).
+pub const MAX_WORK: u32 = 1024;
 
 impl Plan {
     /// `mode` for `duration`, at most [`DEFAULT_MAX_OPS`] operations.
@@ -150,7 +158,33 @@ impl Plan {
             mode,
             duration,
             max_ops: DEFAULT_MAX_OPS,
+            work: 0,
         }
+    }
+
+    /// Whether the plan can run: `work` within [`MAX_WORK`] and not with chains.
+    ///
+    /// # Errors
+    /// [`BenchError::Plan`] saying what is wrong.
+    pub fn check(&self) -> Result<(), BenchError> {
+        if self.work > MAX_WORK {
+            return Err(BenchError::Plan(format!(
+                "work of {} add calls per evaluate is over the maximum of {MAX_WORK}",
+                self.work
+            )));
+        }
+        if self.work > 0 && matches!(self.mode, Mode::Chain { .. }) {
+            return Err(BenchError::Plan(
+                "work applies to seq, pipe and conns; a chain's calls are its work".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `work` server-side `add` calls per `evaluate` (see [`Plan::work`]).
+    pub fn with_work(mut self, work: u32) -> Self {
+        self.work = work;
+        self
     }
 
     /// At most `max_ops` operations.
@@ -167,6 +201,9 @@ pub enum BenchError {
     /// Connecting or starting a server failed.
     #[error(transparent)]
     Windlass(#[from] crate::Error),
+    /// The plan cannot run (see [`Plan::check`]).
+    #[error("invalid benchmark plan: {0}")]
+    Plan(String),
     /// A call failed.
     #[error("call failed: {0}")]
     Call(#[from] capnp::Error),
@@ -256,6 +293,7 @@ impl Target {
 /// # Errors
 /// A failed connection or call, or a wrong result.
 pub async fn measure(target: &Target, plan: &Plan) -> Result<Report, BenchError> {
+    plan.check()?;
     let connector = &target.connector;
     let server = target.server_cpu.as_ref();
     let mut conns = Vec::with_capacity(plan.mode.connections());
@@ -267,7 +305,7 @@ pub async fn measure(target: &Target, plan: &Plan) -> Result<Report, BenchError>
     let client_before = CpuProbe::CurrentThread.read();
     let budget = load::Budget::new(plan.duration, plan.max_ops);
     let start = Instant::now();
-    let result = load::drive(plan.mode, &conns, &budget).await;
+    let result = load::drive(plan.mode, plan.work, &conns, &budget).await;
     let elapsed = start.elapsed();
     let client_cpu = delta(client_before, CpuProbe::CurrentThread.read());
     let server_cpu = delta(server_before, server.and_then(CpuProbe::read));
@@ -292,6 +330,7 @@ pub async fn measure(target: &Target, plan: &Plan) -> Result<Report, BenchError>
         server_cpu,
         client_cpu,
         bytes_per_op: (ops > 0).then(|| (bytes_out / ops, bytes_in / ops)),
+        work: plan.work,
     })
 }
 

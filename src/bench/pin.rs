@@ -33,7 +33,7 @@ pub enum Pinning {
     Off,
 }
 
-/// A `--pin` value other than `auto`, `on` or `off`.
+/// A `--cpu-pin` value other than `auto`, `on` or `off`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown pinning {0:?}: expected auto, on or off")]
 pub struct ParsePinningError(String);
@@ -114,7 +114,7 @@ pub struct Placement {
 }
 
 impl Placement {
-    /// Nothing pinned, because `reason` (shown in parentheses, e.g. `--pin off`).
+    /// Nothing pinned, because `reason` (shown in parentheses, e.g. `--cpu-pin off`).
     pub fn unpinned(reason: impl Into<String>) -> Self {
         Self {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -134,13 +134,13 @@ impl Placement {
     /// is pinned and [`warning`](Self::warning) says why.
     pub fn apply(pinning: Pinning) -> Self {
         if pinning == Pinning::Off {
-            return Self::unpinned("--pin off");
+            return Self::unpinned("--cpu-pin off");
         }
         let mut placement = Self::choose(sys::allowed_cpus());
         if placement.split.is_none() {
             if pinning == Pinning::On {
                 placement.warning = Some(format!(
-                    "--pin on: cannot pin ({}); nothing pinned",
+                    "--cpu-pin on: cannot pin ({}); nothing pinned",
                     placement.reason
                 ));
             }
@@ -258,7 +258,7 @@ impl Placement {
 
 impl fmt::Display for Placement {
     /// `2 cores; server threads pinned to CPU 0, load generator to CPU 1`, or
-    /// `2 cores, nothing pinned (--pin off)`.
+    /// `2 cores, nothing pinned (--cpu-pin off)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let cores = match self.cores {
             1 => "1 core".to_string(),
@@ -444,7 +444,7 @@ mod tests {
             assert_eq!(one.to_string(), "1 core, nothing pinned (one CPU allowed)");
         }
         let off = Placement::apply(Pinning::Off);
-        assert!(off.to_string().ends_with("nothing pinned (--pin off)"));
+        assert!(off.to_string().ends_with("nothing pinned (--cpu-pin off)"));
         assert_eq!(off.warning(), None);
         assert_eq!(off.pin_threads_named("anything").expect("no-op"), 0);
     }

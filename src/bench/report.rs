@@ -29,6 +29,9 @@ pub struct Report {
     pub client_cpu: Option<Duration>,
     /// Bytes the client sent and received per operation (RPC bytes, before TLS), when known.
     pub bytes_per_op: Option<(u64, u64)>,
+    /// Server-side `add` calls per `evaluate` ([`Plan::work`](super::Plan::work)); 0 for a
+    /// literal.
+    pub work: u32,
 }
 
 /// Latency percentiles of one operation.
@@ -85,7 +88,7 @@ impl Report {
     /// The column headings matching [`Report::table_row`].
     pub fn table_header() -> String {
         format!(
-            "{:<18} {:<12} {:>4} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "{:<18} {:<16} {:>4} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             "server",
             "mode",
             "tls",
@@ -104,9 +107,9 @@ impl Report {
     pub fn table_row(&self) -> String {
         let cpu = |d: Option<Duration>| d.map_or("-".to_string(), |d| format!("{:.1}", micros(d)));
         format!(
-            "{:<18} {:<12} {:>4} {:>9} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9} {:>9}",
+            "{:<18} {:<16} {:>4} {:>9} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9} {:>9}",
             self.label,
-            self.mode.to_string(),
+            self.mode_cell(),
             if self.tls { "yes" } else { "no" },
             self.ops,
             self.calls_per_sec(),
@@ -119,6 +122,14 @@ impl Report {
         )
     }
 
+    /// The mode column: the mode, and the work per call when there is some (`conns n=16 w=64`).
+    fn mode_cell(&self) -> String {
+        match self.work {
+            0 => self.mode.to_string(),
+            work => format!("{} w={work}", self.mode),
+        }
+    }
+
     /// One JSON object on one line (no trailing newline). Times are in microseconds; unknown
     /// figures are `null`.
     pub fn json_line(&self) -> String {
@@ -128,6 +139,7 @@ impl Report {
         let _ = write!(out, ",\"depth\":{}", self.mode.depth());
         let _ = write!(out, ",\"conns\":{}", self.mode.connections());
         let _ = write!(out, ",\"calls_per_op\":{}", self.mode.calls_per_op());
+        let _ = write!(out, ",\"work\":{}", self.work);
         let _ = write!(out, ",\"tls\":{}", self.tls);
         let _ = write!(out, ",\"ops\":{}", self.ops);
         let _ = write!(out, ",\"secs\":{}", json_number(self.elapsed.as_secs_f64()));
@@ -223,6 +235,7 @@ mod tests {
             server_cpu: Some(Duration::from_millis(4)),
             client_cpu: None,
             bytes_per_op: Some((300, 200)),
+            work: 0,
         }
     }
 

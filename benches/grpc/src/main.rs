@@ -4,13 +4,13 @@
 //!
 //! ```text
 //! cargo run --release -p windlass-grpc-bench -- [--secs 2] [--runs 3] [--depth 16] [--conns 16] \
-//!     [--json] [--pin auto|on|off|--no-pin]
+//!     [--json] [--cpu-pin auto|on|off|--no-cpu-pin]
 //! ```
 //!
 //! The tonic server runs on its own thread(s): a current-thread runtime for "1w", a multi-thread
 //! runtime with N workers for "Nw" — the same shapes as windlass's workers. The load generator
 //! is one current-thread runtime on the main thread, for every contender. Threads are pinned as
-//! `windlass-calc bench --pin` pins them (`windlass::bench::Placement`): the load generator on
+//! `windlass-calc bench --cpu-pin` pins them (`windlass::bench::Placement`): the load generator on
 //! the last CPU, every server thread (tonic's and windlass's) on the others.
 //!
 //! No protoc: the messages are prost derives and the service is written by hand over tonic's
@@ -283,6 +283,7 @@ async fn measure(workers: usize, plan: &Plan, placement: &Placement) -> Result<R
         },
         server_cpu,
         client_cpu,
+        work: 0,
         bytes_per_op: None,
     })
 }
@@ -307,10 +308,13 @@ fn main() -> Result<(), AnyError> {
     let depth: usize = flag(&args, "--depth", 16);
     let conns: usize = flag(&args, "--conns", 16);
     let json = args.iter().any(|a| a == "--json");
-    let pinning = if args.iter().any(|a| a == "--no-pin") {
+    // `--pin` / `--no-pin`: the older spellings, still accepted.
+    let pinning = if args.iter().any(|a| a == "--no-cpu-pin" || a == "--no-pin") {
         Pinning::Off
-    } else {
+    } else if args.iter().any(|a| a == "--pin") {
         flag(&args, "--pin", Pinning::Auto)
+    } else {
+        flag(&args, "--cpu-pin", Pinning::Auto)
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let many = cores.max(2);

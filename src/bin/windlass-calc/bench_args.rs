@@ -36,7 +36,7 @@ use placement::{pinned, placement, warn_unpinned, Servers};
 /// then the timing budget of the whole table (default 16: 250 ms per measurement), --max-size
 /// leaves out larger messages.
 ///
-/// Threads are pinned by default on Linux (see --pin), and the placement is printed above the
+/// Threads are pinned by default on Linux (see --cpu-pin), and the placement is printed above the
 /// table.
 #[derive(Args)]
 pub(crate) struct Bench {
@@ -58,6 +58,12 @@ pub(crate) struct Bench {
     /// At most this many operations per run (calls; chains for chain).
     #[arg(long, value_name = "N", default_value_t = bench::DEFAULT_MAX_OPS)]
     calls: u64,
+    /// seq, pipe, conns: each `evaluate` gets a balanced tree of this many `add` calls (on the
+    /// server's own `add` function) instead of a literal, so the server does K local calls per
+    /// round trip while the load generator builds one message: with K ≥ 32 the load generator
+    /// is no longer the bottleneck, which measuring --workers needs. At most 1024.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    work: u32,
     /// Repeat the measurement this many times (one line each), to see the spread.
     #[arg(long, value_name = "N", default_value_t = 1)]
     runs: usize,
@@ -94,10 +100,16 @@ pub(crate) struct Bench {
     /// pycapnp server's process is pinned whole, the raw ping-pong's threads pin themselves.
     /// With --connect only the load generator is pinned. If the kernel refuses (e.g. in a
     /// container), a warning says so and the run goes on unpinned.
-    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    /// (`--pin` is accepted for this too; it is not `--pin-sha256`.)
+    #[arg(
+        long = "cpu-pin",
+        alias = "pin",
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
     pin: Pinning,
-    /// Same as --pin off: let the scheduler place every thread.
-    #[arg(long)]
+    /// Same as --cpu-pin off: let the scheduler place every thread.
+    #[arg(long = "no-cpu-pin", alias = "no-pin")]
     no_pin: bool,
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
@@ -140,7 +152,17 @@ impl Bench {
     }
 
     fn plan(&self) -> Result<Plan, String> {
-        Ok(Plan::new(self.mode(), self.duration(DEFAULT_SECS)?).with_max_ops(self.calls))
+        if self.work > 0 && matches!(self.mode, ModeArg::Compare) {
+            return Err("--work is for seq, pipe and conns; compare runs the plain calls".into());
+        }
+        let plan = Plan::new(self.mode(), self.duration(DEFAULT_SECS)?)
+            .with_max_ops(self.calls)
+            .with_work(self.work);
+        plan.check().map_err(|e| match e {
+            bench::BenchError::Plan(why) => format!("--work {}: {why}", self.work),
+            other => other.to_string(),
+        })?;
+        Ok(plan)
     }
 
     fn pinning(&self) -> Pinning {
@@ -178,10 +200,10 @@ const DEFAULT_SECS: f64 = 2.0;
 /// Runs `windlass-calc bench`.
 pub(crate) async fn run(args: Bench) -> Result<ExitCode, windlass::Error> {
     if matches!(args.mode, ModeArg::Framing) {
-        if args.connect.is_some() || args.bare || args.workers.is_some() {
+        if args.connect.is_some() || args.bare || args.workers.is_some() || args.work > 0 {
             eprintln!(
-                "error: framing measures the codecs, not a server: drop --connect, --bare and \
-                 --workers"
+                "error: framing measures the codecs, not a server: drop --connect, --bare, \
+                 --workers and --work"
             );
             return Ok(ExitCode::from(2));
         }

@@ -1,11 +1,11 @@
-//! Where `windlass-calc bench` runs its threads: pinning as --pin says, and the placement line
+//! Where `windlass-calc bench` runs its threads: pinning as --cpu-pin says, and the placement line
 //! printed above every table.
 
 use windlass::bench::{cpu_list, BenchError, Placement};
 
 use super::Bench;
 
-/// Chooses the CPUs and pins the calling thread (the load generator), as --pin says; a refusal
+/// Chooses the CPUs and pins the calling thread (the load generator), as --cpu-pin says; a refusal
 /// is a warning.
 pub(super) fn pinned(args: &Bench) -> Placement {
     let placement = Placement::apply(args.pinning());
