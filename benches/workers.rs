@@ -21,7 +21,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use windlass::bench::{self, InProcessServer, Mode, Plan, Report};
+use windlass::bench::{self, InProcessServer, MachineTicks, Mode, Plan, Report};
 
 struct Args {
     conns: usize,
@@ -101,6 +101,7 @@ fn main() -> ExitCode {
         }
     };
     let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let ticks = MachineTicks::read();
     for _ in 0..args.runs.max(1) {
         for (slot, workers) in [1, many].into_iter().enumerate() {
             let run = tokio::task::LocalSet::new().block_on(&runtime, measure(workers, &plan));
@@ -126,6 +127,15 @@ fn main() -> ExitCode {
         "# the machine's ceiling: {many} threads of pure arithmetic do {ceiling:.2}x the work of \
          one in the same time"
     );
+    let steal = ticks
+        .zip(MachineTicks::read())
+        .and_then(|(before, after)| before.steal_share_until(&after));
+    if let Some(steal) = steal {
+        println!(
+            "# steal: the hypervisor took {:.1} % of this machine's CPU time during the runs",
+            steal * 100.0
+        );
+    }
     ExitCode::SUCCESS
 }
 

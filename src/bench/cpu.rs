@@ -68,9 +68,74 @@ fn parse_schedstat(text: &str) -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
+/// The machine's CPU time as `/proc/stat` counts it, all CPUs together: enough to tell how much
+/// of it a hypervisor gave to other guests ("steal") while a benchmark ran. On a shared virtual
+/// machine that is what makes one run's figures 2x another's, so `bench` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MachineTicks {
+    /// Every tick: user, nice, system, idle, iowait, irq, softirq, steal.
+    pub total: u64,
+    /// Ticks taken by the hypervisor for other guests.
+    pub steal: u64,
+}
+
+impl MachineTicks {
+    /// The counters now; `None` where there is no `/proc/stat` (or its format is unknown).
+    pub fn read() -> Option<Self> {
+        parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// Share of the CPU time between `self` and `later` that was stolen, 0 to 1; `None` if no
+    /// time passed.
+    pub fn steal_share_until(&self, later: &Self) -> Option<f64> {
+        let total = later.total.checked_sub(self.total)?;
+        let steal = later.steal.checked_sub(self.steal)?;
+        (total > 0).then(|| steal as f64 / total as f64)
+    }
+}
+
+/// The aggregate `cpu` line of `/proc/stat`: `cpu user nice system idle iowait irq softirq steal
+/// guest guest_nice` (guest time is already counted in user).
+fn parse_proc_stat(text: &str) -> Option<MachineTicks> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let counted = fields.get(..8)?;
+    Some(MachineTicks {
+        total: counted.iter().sum(),
+        steal: counted[7],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steal_is_read_from_the_aggregate_cpu_line() {
+        let before =
+            parse_proc_stat("cpu  100 5 20 800 10 0 5 60 7 0\ncpu0 50 2 10 400 5 0 2 30 3 0\n")
+                .expect("parsed");
+        assert_eq!(
+            before,
+            MachineTicks {
+                total: 1000,
+                steal: 60
+            }
+        );
+        let after = MachineTicks {
+            total: 1400,
+            steal: 160,
+        };
+        assert_eq!(before.steal_share_until(&after), Some(0.25));
+        assert_eq!(before.steal_share_until(&before), None);
+        assert_eq!(parse_proc_stat("cpu  1 2 3\n"), None);
+        assert_eq!(parse_proc_stat("intr 5\n"), None);
+    }
 
     #[test]
     fn schedstat_first_field_is_nanoseconds() {

@@ -48,7 +48,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 pub use baseline::{raw_ping_pong, BareServer};
-pub use cpu::CpuProbe;
+pub use cpu::{CpuProbe, MachineTicks};
 pub use pin::{cpu_list, CpuSplit, ParsePinningError, Pinning, Placement};
 pub use python::PythonServer;
 pub use report::{Percentiles, Report};

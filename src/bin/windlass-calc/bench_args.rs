@@ -10,8 +10,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use windlass::bench::compare::{self, Contender};
 use windlass::bench::{
-    self, BareServer, BenchError, CpuProbe, InProcessServer, Mode, Pinning, Placement, Plan,
-    PythonServer, Report, Target,
+    self, BareServer, BenchError, CpuProbe, InProcessServer, MachineTicks, Mode, Pinning,
+    Placement, Plan, PythonServer, Report, Target,
 };
 use windlass::client::Connector;
 
@@ -255,6 +255,7 @@ pub(crate) async fn run(args: Bench) -> Result<ExitCode, windlass::Error> {
         println!("{}", Report::table_header());
     }
     let mut code = ExitCode::SUCCESS;
+    let ticks = MachineTicks::read();
     for _ in 0..args.runs.max(1) {
         match bench::measure(&target, &plan).await {
             Ok(report) if args.json => println!("{}", report.json_line()),
@@ -265,12 +266,30 @@ pub(crate) async fn run(args: Bench) -> Result<ExitCode, windlass::Error> {
             }
         }
     }
+    if !args.json {
+        print_steal(ticks);
+    }
     if let Some(server) = server {
         if let Err(e) = server.shutdown() {
             code = report_error(&e);
         }
     }
     Ok(code)
+}
+
+/// Says how much CPU time the hypervisor took for other guests since `before`, when that is
+/// known and not negligible: on a shared virtual machine it explains a run's spread.
+fn print_steal(before: Option<MachineTicks>) {
+    let share = before
+        .zip(MachineTicks::read())
+        .and_then(|(before, after)| before.steal_share_until(&after));
+    if let Some(share) = share.filter(|&s| s >= 0.005) {
+        println!(
+            "# steal: the hypervisor took {:.1} % of this machine's CPU time during the runs \
+             (figures from a busy host are pessimistic and spread wide)",
+            share * 100.0
+        );
+    }
 }
 
 fn report_error(e: &BenchError) -> ExitCode {
@@ -358,6 +377,7 @@ async fn run_compare(args: &Bench, duration: Duration, pinned: &Placement) -> Ex
         println!("{}", Report::table_header());
     }
     let mut reports = Vec::new();
+    let ticks = MachineTicks::read();
     for _ in 0..args.runs.max(1) {
         for mode in modes {
             let plan = Plan::new(mode, duration).with_max_ops(args.calls);
@@ -388,6 +408,7 @@ async fn run_compare(args: &Bench, duration: Duration, pinned: &Placement) -> Ex
         for mode in modes {
             println!("\n{}", compare::summary_table(&cells, mode, "windlass 1w"));
         }
+        print_steal(ticks);
     }
     if let Some(dir) = &args.plot {
         if let Err(e) = write_plots(dir, &compare::plots(&cells, &modes)) {
