@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p windlass-grpc-bench -- [--secs 2] [--runs 3] [--depth 16] [--conns 16] \
-//!     [--json] [--cpu-pin auto|on|off|--no-cpu-pin]
+//!     [--json] [--plot DIR] [--cpu-pin auto|on|off|--no-cpu-pin]
 //! ```
 //!
 //! The tonic server runs on its own thread(s): a current-thread runtime for "1w", a multi-thread
@@ -13,12 +13,16 @@
 //! `windlass-calc bench --cpu-pin` pins them (`windlass::bench::Placement`): the load generator on
 //! the last CPU, every server thread (tonic's and windlass's) on the others.
 //!
+//! `--plot DIR` writes the same charts as `windlass-calc bench compare --plot`, named
+//! `grpc-calls-MODE.svg` and `grpc-latency-MODE.svg` so they can sit beside compare's.
+//!
 //! No protoc: the messages are prost derives and the service is written by hand over tonic's
 //! `server::Grpc` and `client::Grpc`, as `tonic-build` would generate it.
 
 use std::convert::Infallible;
 use std::future::{ready, Ready};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -292,29 +296,49 @@ fn record(latency: &mut Histogram<u64>, since: Instant) {
     latency.saturating_record(since.elapsed().as_nanos().max(1) as u64);
 }
 
-/// `--name value` from the command line, parsed, or `default`.
-fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// `--name value` from the command line, parsed; `default` when the flag is absent.
+///
+/// # Errors
+/// The flag without a value, or a value that does not parse.
+fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    let Some(at) = args.iter().position(|a| a == name) else {
+        return Ok(default);
+    };
+    let value = args
+        .get(at + 1)
+        .ok_or_else(|| format!("{name} needs a value"))?;
+    value.parse().map_err(|e| format!("{name} {value}: {e}"))
 }
 
-fn main() -> Result<(), AnyError> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), AnyError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let secs: f64 = flag(&args, "--secs", 2.0);
-    let runs: usize = flag(&args, "--runs", 1);
-    let depth: usize = flag(&args, "--depth", 16);
-    let conns: usize = flag(&args, "--conns", 16);
+    let secs: f64 = flag(&args, "--secs", 2.0)?;
+    let runs: usize = flag(&args, "--runs", 1)?;
+    let depth: usize = flag(&args, "--depth", 16)?;
+    let conns: usize = flag(&args, "--conns", 16)?;
+    let plot = flag(&args, "--plot", String::new())?;
+    let plot = (!plot.is_empty()).then(|| PathBuf::from(plot));
     let json = args.iter().any(|a| a == "--json");
     // `--pin` / `--no-pin`: the older spellings, still accepted.
     let pinning = if args.iter().any(|a| a == "--no-cpu-pin" || a == "--no-pin") {
         Pinning::Off
     } else if args.iter().any(|a| a == "--pin") {
-        flag(&args, "--pin", Pinning::Auto)
+        flag(&args, "--pin", Pinning::Auto)?
     } else {
-        flag(&args, "--cpu-pin", Pinning::Auto)
+        flag(&args, "--cpu-pin", Pinning::Auto)?
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let many = cores.max(2);
@@ -358,14 +382,25 @@ fn main() -> Result<(), AnyError> {
         }
         Ok::<_, AnyError>(reports)
     })?;
+    let cells = compare::cells(&reports);
     if !json {
-        let cells = compare::cells(&reports);
         println!(
             "\nmedians over {} run(s); × = ratio to windlass 1w",
             runs.max(1)
         );
         for mode in modes {
             println!("\n{}", compare::summary_table(&cells, mode, "windlass 1w"));
+        }
+    }
+    if let Some(dir) = plot {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        for (name, svg) in compare::plots(&cells, &modes) {
+            // Beside `bench compare`'s charts in the same directory, not over them.
+            let path = dir.join(format!("grpc-{name}"));
+            std::fs::write(&path, svg)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            eprintln!("wrote {}", path.display());
         }
     }
     Ok(())
