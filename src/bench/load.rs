@@ -64,8 +64,8 @@ enum Work {
 }
 
 impl Work {
-    /// The work for `adds` calls per evaluate; fetches `calc`'s `add` function when needed (not
-    /// timed: the caller does this before the clock starts).
+    /// The work for `adds` calls per evaluate; fetches `calc`'s `add` function when needed (one
+    /// round trip, in [`prepare`], before the clock starts).
     async fn fetch(calc: &Calculator, adds: u32) -> Result<Self, BenchError> {
         if adds == 0 {
             return Ok(Work::Literal);
@@ -77,20 +77,31 @@ impl Work {
     }
 }
 
-/// Runs `mode` over `conns` until `budget` is spent; returns the operations done and their
-/// latencies. `conns` holds one connection per [`Mode::connections`]; each call carries `work`
-/// (see [`Plan::work`](super::Plan::work)).
-pub(crate) async fn drive(
-    mode: Mode,
-    work: u32,
-    conns: &[Connection],
-    budget: &Budget,
-) -> Result<(u64, Histogram<u64>), BenchError> {
+/// Each connection's calculator and what its calls carry, made ready before the clock starts.
+pub(crate) struct Prepared {
+    calculators: Vec<Calculator>,
+    works: Vec<Work>,
+}
+
+/// Bootstraps a calculator on each of `conns` and fetches what `work` needs (see
+/// [`Plan::work`](super::Plan::work)).
+pub(crate) async fn prepare(conns: &[Connection], work: u32) -> Result<Prepared, BenchError> {
     let calculators: Vec<Calculator> = conns.iter().map(Connection::bootstrap).collect();
     let mut works = Vec::with_capacity(calculators.len());
     for calc in &calculators {
         works.push(Work::fetch(calc, work).await?);
     }
+    Ok(Prepared { calculators, works })
+}
+
+/// Runs `mode` over the prepared connections until `budget` is spent; returns the operations
+/// done and their latencies. There is one connection per [`Mode::connections`].
+pub(crate) async fn drive(
+    mode: Mode,
+    prepared: &Prepared,
+    budget: &Budget,
+) -> Result<(u64, Histogram<u64>), BenchError> {
+    let Prepared { calculators, works } = prepared;
     let mut latency = histogram();
     let ops = match mode {
         Mode::Seq => sequential(&calculators[0], &works[0], budget, &mut latency).await?,
@@ -100,7 +111,7 @@ pub(crate) async fn drive(
         Mode::Conns { .. } => {
             let loops = calculators
                 .iter()
-                .zip(&works)
+                .zip(works)
                 .map(|(calc, work)| async move {
                     let mut mine = histogram();
                     let ops = sequential(calc, work, budget, &mut mine).await?;

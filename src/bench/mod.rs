@@ -300,12 +300,13 @@ pub async fn measure(target: &Target, plan: &Plan) -> Result<Report, BenchError>
     for _ in 0..plan.mode.connections() {
         conns.push(connector.connect().await?);
     }
+    let prepared = load::prepare(&conns, plan.work).await?;
     let before = conns.iter().map(Connection::stats).collect::<Vec<_>>();
     let server_before = server.and_then(CpuProbe::read);
     let client_before = CpuProbe::CurrentThread.read();
     let budget = load::Budget::new(plan.duration, plan.max_ops);
     let start = Instant::now();
-    let result = load::drive(plan.mode, plan.work, &conns, &budget).await;
+    let result = load::drive(plan.mode, &prepared, &budget).await;
     let elapsed = start.elapsed();
     let client_cpu = delta(client_before, CpuProbe::CurrentThread.read());
     let server_cpu = delta(server_before, server.and_then(CpuProbe::read));
