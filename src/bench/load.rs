@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use super::{BenchError, Mode};
 use crate::calculator::{Calculator, Operator};
 use crate::client::Connection;
-use crate::schemas::calculator_capnp::calculator::{expression, function};
+use crate::schemas::calculator_capnp::calculator::{expression, function, value};
 
 /// When a run stops: at the deadline or after `remaining` operations, whichever comes first.
 pub(crate) struct Budget {
@@ -57,7 +57,6 @@ pub(crate) fn record(latency: &mut Histogram<u64>, since: Instant) {
 }
 
 /// What one call evaluates: a literal, or a tree of `adds` calls on the server's `add`.
-#[derive(Clone)]
 enum Work {
     Literal,
     Adds { add: function::Client, adds: u32 },
@@ -178,30 +177,26 @@ async fn pipelined(
     Ok(ops)
 }
 
-/// One `evaluate(literal n)` and a pipelined `read()` of its value: one round trip.
-pub(crate) async fn one_call(calc: &Calculator, n: f64) -> Result<(), BenchError> {
+/// One `evaluate` — of the literal `n`, or of `work`'s tree starting from `n` — and a pipelined
+/// `read()` of its value: one round trip.
+async fn worked_call(calc: &Calculator, work: &Work, n: f64) -> Result<(), BenchError> {
     let mut request = calc.evaluate_request();
-    request.get().init_expression().set_literal(n);
-    let value = request.send().pipeline.get_value();
-    let got = value
-        .read_request()
-        .send()
-        .promise
-        .await?
-        .get()?
-        .get_value();
-    check(n, got)
+    let mut expression = request.get().init_expression();
+    let expected = match work {
+        Work::Literal => {
+            expression.set_literal(n);
+            n
+        }
+        Work::Adds { add, adds } => {
+            add_tree(expression, add, *adds, n);
+            n + f64::from(*adds)
+        }
+    };
+    read_checked(request.send().pipeline.get_value(), expected).await
 }
 
-/// One `evaluate` of `work` starting from `n`, and a pipelined `read()` of its value.
-async fn worked_call(calc: &Calculator, work: &Work, n: f64) -> Result<(), BenchError> {
-    let (add, adds) = match work {
-        Work::Literal => return one_call(calc, n).await,
-        Work::Adds { add, adds } => (add, *adds),
-    };
-    let mut request = calc.evaluate_request();
-    add_tree(request.get().init_expression(), add, adds, n);
-    let value = request.send().pipeline.get_value();
+/// `read()` of `value` (pipelined: it may still be on its way), checked against `expected`.
+async fn read_checked(value: value::Client, expected: f64) -> Result<(), BenchError> {
     let got = value
         .read_request()
         .send()
@@ -209,7 +204,7 @@ async fn worked_call(calc: &Calculator, work: &Work, n: f64) -> Result<(), Bench
         .await?
         .get()?
         .get_value();
-    check(n + f64::from(adds), got)
+    check(expected, got)
 }
 
 /// A balanced tree of `adds` calls on `add` whose leftmost leaf is `first` and every other leaf
@@ -251,7 +246,7 @@ async fn chains(
 /// one `read()` of the last: one round trip if pipelining works, `depth` if it does not.
 async fn one_chain(
     calc: &Calculator,
-    add: &crate::schemas::calculator_capnp::calculator::function::Client,
+    add: &function::Client,
     depth: usize,
     start: f64,
 ) -> Result<(), BenchError> {
@@ -267,14 +262,7 @@ async fn one_chain(
         params.get(1).set_literal(1.0);
         value = request.send().pipeline.get_value();
     }
-    let got = value
-        .read_request()
-        .send()
-        .promise
-        .await?
-        .get()?
-        .get_value();
-    check(start + (depth.max(1) - 1) as f64, got)
+    read_checked(value, start + (depth.max(1) - 1) as f64).await
 }
 
 fn check(expected: f64, got: f64) -> Result<(), BenchError> {
