@@ -127,9 +127,7 @@ fn main() -> ExitCode {
         "# the machine's ceiling: {many} threads of pure arithmetic do {ceiling:.2}x the work of \
          one in the same time"
     );
-    let steal = ticks
-        .zip(MachineTicks::read())
-        .and_then(|(before, after)| before.steal_share_until(&after));
+    let steal = ticks.and_then(|before| before.steal_share_since());
     if let Some(steal) = steal {
         println!(
             "# steal: the hypervisor took {:.1} % of this machine's CPU time during the runs",

@@ -92,6 +92,11 @@ impl MachineTicks {
         let steal = later.steal.checked_sub(self.steal)?;
         (total > 0).then(|| steal as f64 / total as f64)
     }
+
+    /// [`MachineTicks::steal_share_until`] now.
+    pub fn steal_share_since(&self) -> Option<f64> {
+        self.steal_share_until(&Self::read()?)
+    }
 }
 
 /// The aggregate `cpu` line of `/proc/stat`: `cpu user nice system idle iowait irq softirq steal

@@ -280,9 +280,7 @@ pub(crate) async fn run(args: Bench) -> Result<ExitCode, windlass::Error> {
 /// Says how much CPU time the hypervisor took for other guests since `before`, when that is
 /// known and not negligible: on a shared virtual machine it explains a run's spread.
 fn print_steal(before: Option<MachineTicks>) {
-    let share = before
-        .zip(MachineTicks::read())
-        .and_then(|(before, after)| before.steal_share_until(&after));
+    let share = before.and_then(|before| before.steal_share_since());
     if let Some(share) = share.filter(|&s| s >= 0.005) {
         println!(
             "# steal: the hypervisor took {:.1} % of this machine's CPU time during the runs \
