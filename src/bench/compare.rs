@@ -57,6 +57,19 @@ impl Contender {
     }
 }
 
+/// The contenders that support `mode`, in the order run number `run` (from 0) measures them:
+/// each run starts one contender later than the one before, so that no contender always runs
+/// right after the same neighbour (a server shutting down, a Python exiting) or always first.
+/// Run 0 keeps the given order, which is the order of the tables.
+pub fn run_order(contenders: &[Contender], mode: Mode, run: usize) -> Vec<&Contender> {
+    let mut order: Vec<&Contender> = contenders.iter().filter(|c| c.supports(mode)).collect();
+    if !order.is_empty() {
+        let shift = run % order.len();
+        order.rotate_left(shift);
+    }
+    order
+}
+
 /// Runs `plan` once against `contender`. `exchange` is the request and response size in bytes of
 /// the raw ping-pong (see [`call_bytes`]). The contender's server threads are pinned to
 /// `placement`'s server CPUs once it is started (a refusal is logged, not fatal); the calling
@@ -321,6 +334,35 @@ mod tests {
         assert_eq!(spread(vec![3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
         assert_eq!(spread(vec![4.0, 1.0]), (2.5, 1.0, 4.0));
         assert_eq!(spread(vec![]), (0.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn each_run_starts_one_contender_later() {
+        let contenders = [
+            Contender::Raw,
+            Contender::Bare,
+            Contender::Windlass {
+                workers: 1,
+                tls: false,
+            },
+        ];
+        let labels = |run| -> Vec<String> {
+            run_order(&contenders, Mode::Seq, run)
+                .iter()
+                .map(|c| c.label())
+                .collect()
+        };
+        assert_eq!(labels(0), ["raw TCP", "bare capnp-rpc", "windlass 1w"]);
+        assert_eq!(labels(1), ["bare capnp-rpc", "windlass 1w", "raw TCP"]);
+        assert_eq!(labels(3), labels(0));
+        // The raw ping-pong does not run conns: the rotation is over the others.
+        let conns = Mode::Conns { conns: 4 };
+        let names: Vec<String> = run_order(&contenders, conns, 1)
+            .iter()
+            .map(|c| c.label())
+            .collect();
+        assert_eq!(names, ["windlass 1w", "bare capnp-rpc"]);
+        assert!(run_order(&[], Mode::Seq, 5).is_empty());
     }
 
     #[test]

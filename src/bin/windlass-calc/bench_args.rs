@@ -28,7 +28,8 @@ use placement::{pinned, placement, warn_unpinned, Servers};
 /// physical limit), bare capnp-rpc, windlass with 1 and --workers workers, plain and TLS, and
 /// pycapnp (when --python or WINDLASS_PYTHON names a Python with pycapnp, or target/pyenv
 /// exists), in modes seq, pipe, conns and chain (depth 8); it prints medians over --runs with
-/// min–max and the ratios against windlass 1w.
+/// min–max and the ratios against windlass 1w. The contenders are interleaved, and each run
+/// starts one contender later than the previous one, so none always follows the same one.
 ///
 /// `framing` measures the framing codecs instead (no server): decode, packed decode and encode
 /// of 1 KiB–16 MiB messages in 1 and 64 segments, against capnp's readers and writers, each as
@@ -376,10 +377,10 @@ async fn run_compare(args: &Bench, duration: Duration, pinned: &Placement) -> Ex
     }
     let mut reports = Vec::new();
     let ticks = MachineTicks::read();
-    for _ in 0..args.runs.max(1) {
+    for run in 0..args.runs.max(1) {
         for mode in modes {
             let plan = Plan::new(mode, duration).with_max_ops(args.calls);
-            for contender in contenders.iter().filter(|c| c.supports(mode)) {
+            for contender in compare::run_order(&contenders, mode, run) {
                 match compare::run_once(contender, &plan, exchange, pinned).await {
                     Ok(report) => {
                         if args.json {
