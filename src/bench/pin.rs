@@ -487,16 +487,24 @@ mod tests {
             .all(|c| allowed.contains(c)));
     }
 
-    #[test]
+    /// This process's CPUs split between server and load generator, and a placement using the
+    /// split; `None` on a machine with a single allowed CPU.
     #[cfg(target_os = "linux")]
-    fn threads_are_pinned_by_name() {
+    fn split_placement() -> Option<(CpuSplit, Placement)> {
         let allowed = sys::allowed_cpus().expect("sched_getaffinity");
-        let Some(split) = CpuSplit::of(&allowed) else {
-            return;
-        };
+        let split = CpuSplit::of(&allowed)?;
         let placement = Placement {
             split: Some(split.clone()),
             ..Placement::unpinned("")
+        };
+        Some((split, placement))
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn threads_are_pinned_by_name() {
+        let Some((split, placement)) = split_placement() else {
+            return;
         };
         let (ready, is_ready) = std::sync::mpsc::channel();
         let (go, gone) = std::sync::mpsc::channel::<()>();
@@ -524,13 +532,8 @@ mod tests {
     #[test]
     #[cfg(target_os = "linux")]
     fn a_child_process_is_pinned_whole() {
-        let allowed = sys::allowed_cpus().expect("sched_getaffinity");
-        let Some(split) = CpuSplit::of(&allowed) else {
+        let Some((split, placement)) = split_placement() else {
             return;
-        };
-        let placement = Placement {
-            split: Some(split.clone()),
-            ..Placement::unpinned("")
         };
         let Ok(mut child) = std::process::Command::new("sleep").arg("10").spawn() else {
             return; // No `sleep` here.
