@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use capnp::message::ReaderOptions;
-use windlass::addressbook::{self, AddressBook};
+use windlass_addressbook::{self as addressbook, AddressBook};
 
 /// A small first segment, so the segments form really has several segments.
 const FIRST_SEGMENT_WORDS: u32 = 4;

@@ -14,8 +14,8 @@ use std::time::Instant;
 use anyhow::{ensure, Context, Result};
 use capnp::message::{Builder, HeapAllocator};
 use clap::{Parser, ValueEnum};
-use windlass::addressbook::AddressBook;
 use windlass::framing::{self, CodecStats, Limits, SegmentReceiver, SegmentSender};
+use windlass_addressbook::AddressBook;
 
 #[derive(Parser, Debug)]
 #[command(about = "Send address books one frame per segment and read them without copying")]

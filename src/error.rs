@@ -3,8 +3,6 @@
 use std::io;
 use std::net::SocketAddr;
 
-use crate::calculator::ParseError;
-
 /// Connecting to a server failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -104,9 +102,6 @@ pub enum Error {
     #[cfg(feature = "tls")]
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
-    /// An infix expression could not be parsed.
-    #[error(transparent)]
-    Parse(#[from] ParseError),
     /// See [`CallError`].
     #[error(transparent)]
     Call(#[from] CallError),

@@ -11,7 +11,6 @@
 //! - [`tls`] (feature `tls`, on by default): rustls configurations from PEM, mutual TLS,
 //!   certificate pinning.
 //! - [`framing`]: a zero-copy Cap'n Proto stream codec, segments API and segment transports.
-//! - [`bench`](mod@bench): a load generator (calls/s, latency percentiles, server CPU per call).
 //! - [`calculator`]: the Calculator reference service, wire-compatible with the calculator
 //!   samples of C++ capnproto and pycapnp; [`schemas`] holds the generated code.
 //!
@@ -64,11 +63,8 @@
 
 #![forbid(unsafe_code)]
 
-pub mod addressbook;
-pub mod bench;
 pub mod calculator;
 pub mod client;
-pub mod demo;
 mod error;
 pub mod framing;
 mod instrument;
@@ -78,6 +74,14 @@ pub mod server;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod transport;
+
+/// The Cap'n Proto serialization crate windlass is built with. Name it through this re-export
+/// (`windlass::capnp`) in your code and in `capnp::generated_code!` so the generated code and
+/// windlass agree on one version: two versions in one build give errors such as "expected
+/// `capnp::capability::Client`, found a different `capnp::capability::Client`".
+pub use capnp;
+/// The Cap'n Proto RPC crate windlass is built with (see [`capnp`] for why to use this path).
+pub use capnp_rpc;
 
 pub use client::{Connection, Connector};
 pub use error::{CallError, ConnectError, Error, ServeError};

@@ -1,6 +1,6 @@
-//! Rust code generated from `schemas/*.capnp` by `capnpc` (see `build.rs`).
+//! Rust code generated from `schemas/calculator.capnp` by `capnpc` (see `build.rs`).
 //!
-//! The modules are never edited by hand; change the schema and run `scripts/regen-schemas.sh`.
+//! The module is never edited by hand; change the schema and run `scripts/regen-schemas.sh`.
 
 #![allow(
     missing_docs,
@@ -11,4 +11,3 @@
 )]
 
 capnp::generated_code!(pub mod calculator_capnp);
-capnp::generated_code!(pub mod addressbook_capnp);

@@ -4,8 +4,8 @@
 use anyhow::{ensure, Context, Result};
 use capnp::message::{self, ReaderOptions};
 use capnp::{dynamic_struct, dynamic_value, introspect, serialize, serialize_packed};
-use windlass::addressbook::{self, AddressBook, Employment, PhoneKind};
-use windlass::schemas::addressbook_capnp::{address_book, person};
+use windlass_addressbook::addressbook_capnp::{address_book, person};
+use windlass_addressbook::{self as addressbook, AddressBook, Employment, PhoneKind};
 
 fn books() -> Vec<AddressBook> {
     vec![

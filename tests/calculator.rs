@@ -9,7 +9,7 @@ use capnp::traits::HasTypeId;
 use common::{calculator_server, connect, eval, gated_call, run_local};
 use tokio::io::AsyncWriteExt;
 use windlass::calculator::{self, Calculator, Operator, Operators};
-use windlass::schemas::addressbook_capnp::person;
+use windlass_addressbook::addressbook_capnp::person;
 
 /// The failure message of `result`, which must be an error.
 fn message<T: std::fmt::Debug>(result: Result<T, capnp::Error>) -> String {
@@ -31,22 +31,6 @@ async fn read(
     expression(&mut ops, request.get().init_expression());
     let v = request.send().pipeline.get_value();
     Ok(v.read_request().send().promise.await?.get()?.get_value())
-}
-
-#[test]
-fn every_demo_check_passes() {
-    let server = calculator_server();
-    run_local(async {
-        let (conn, calc) = connect(server.local_addr()).await;
-        let checks = windlass::demo::run(&calc).await;
-        assert_eq!(checks.len(), 6);
-        for check in &checks {
-            assert!(check.passed(), "{check}");
-        }
-        drop(calc);
-        conn.close().await.expect("clean close");
-    });
-    server.shutdown().expect("clean shutdown");
 }
 
 #[test]
@@ -210,8 +194,10 @@ fn a_client_dropping_mid_call_does_not_disturb_others() {
         assert_eq!(err.kind, capnp::ErrorKind::Disconnected, "{err}");
 
         let (_conn, calc) = connect(addr).await;
-        let checks = windlass::demo::run(&calc).await;
-        assert!(checks.iter().all(|c| c.passed()), "{checks:?}");
+        assert_eq!(
+            eval(&calc, "(4 + 5) * 3 - 1 / 2").await.expect("served"),
+            26.5
+        );
     });
     server.shutdown().expect("clean shutdown");
 }

@@ -11,10 +11,10 @@ use framing_support::{
     blob_message, blobs_of, book_message, book_of, decode_in_pieces, refused, segment_bytes, Rng,
 };
 use tokio_util::codec::{Decoder, Encoder};
-use windlass::addressbook::AddressBook;
 use windlass::framing::{
     self, FramingError, Limits, MessageCodec, PackedCodec, DEFAULT_MAX_SEGMENTS,
 };
+use windlass_addressbook::AddressBook;
 
 /// Three messages with 1, several and many segments, and their concatenated standard framing.
 fn sample_stream() -> (Vec<Vec<Vec<u8>>>, Vec<u8>) {

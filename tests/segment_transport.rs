@@ -6,10 +6,10 @@ mod framing_support;
 use framing_support::{book_message, book_of, refused, segment_bytes};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use windlass::addressbook::AddressBook;
 use windlass::framing::{
     FramingError, Limits, SegmentReceiver, SegmentSender, TcpSegmentTransport, TransportError,
 };
+use windlass_addressbook::AddressBook;
 
 /// A connected pair of transports over 127.0.0.1.
 async fn pair(limits: Limits) -> (TcpSegmentTransport, TcpSegmentTransport) {

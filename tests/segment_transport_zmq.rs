@@ -6,10 +6,10 @@ mod framing_support;
 
 use bytes::Bytes;
 use framing_support::{book_message, book_of, refused, segment_bytes};
-use windlass::addressbook::AddressBook;
 use windlass::framing::{
     self, FramingError, Limits, SegmentReceiver, SegmentSender, TransportError, ZmqSegmentTransport,
 };
+use windlass_addressbook::AddressBook;
 use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
 
 /// A PULL socket bound to a free port, and the endpoint to connect to.

@@ -69,45 +69,6 @@ fn handshake_error(result: Result<Connection, ConnectError>) -> String {
 }
 
 #[test]
-fn the_full_scenario_runs_over_tls_and_the_factory_sees_no_client_certificate() {
-    let (server, seen) =
-        server(Options::new().with_tls(tls::dev::server().build().expect("config")));
-    let addr = server.local_addr().to_string();
-    run_local(async move {
-        let conn = connect(&addr, dev_client()).await.expect("TLS connect");
-        let calc: Calculator = conn.bootstrap();
-        let checks = windlass::demo::run(&calc).await;
-        assert!(checks.iter().all(|c| c.passed()), "{checks:?}");
-        drop(calc);
-        conn.close().await.expect("close");
-    });
-    assert_eq!(*seen.lock().expect("lock"), vec!["none".to_string()]);
-}
-
-#[test]
-fn the_full_scenario_runs_over_mutual_tls_and_the_factory_sees_the_client() {
-    let (server, seen) = mtls_server(ClientAuth::Required);
-    let addr = server.local_addr().to_string();
-    run_local(async move {
-        let (cert, key) = tls::dev::client_identity();
-        let client = tls::dev::client()
-            .client_cert(cert, key)
-            .build()
-            .expect("client config");
-        let conn = connect(&addr, client).await.expect("mTLS connect");
-        let calc: Calculator = conn.bootstrap();
-        let checks = windlass::demo::run(&calc).await;
-        assert!(checks.iter().all(|c| c.passed()), "{checks:?}");
-    });
-    let seen = seen.lock().expect("lock").clone();
-    assert_eq!(seen.len(), 1);
-    assert!(
-        seen[0].contains("CN=windlass development client"),
-        "{seen:?}"
-    );
-}
-
-#[test]
 fn optional_client_auth_serves_clients_with_and_without_certificates() {
     let (server, seen) = mtls_server(ClientAuth::Optional);
     let addr = server.local_addr().to_string();

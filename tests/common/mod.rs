@@ -198,7 +198,7 @@ pub fn gated_call(
         release: Rc::default(),
         dropped: Rc::default(),
     };
-    let gate: function::Client = capnp_rpc::new_client(Gate {
+    let gate: function::Client = windlass::capnp_rpc::new_client(Gate {
         called: handles.called.clone(),
         release: handles.release.clone(),
         dropped: handles.dropped.clone(),

@@ -6,8 +6,8 @@
 use bytes::BytesMut;
 use capnp::message::{Builder, HeapAllocator, ReaderSegments};
 use tokio_util::codec::Decoder;
-use windlass::addressbook::AddressBook;
 use windlass::framing::{self, Message};
+use windlass_addressbook::AddressBook;
 
 /// A builder whose first segment holds `first_segment_words` words, so bigger messages spill into
 /// several segments.

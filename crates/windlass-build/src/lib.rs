@@ -1,0 +1,421 @@
+//! Compiles Cap'n Proto schemas in a `build.rs`, for services built on windlass.
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() {
+//!     windlass_build::compile(&["schemas/kv.capnp"]);
+//! }
+//! ```
+//!
+//! ```text
+//! // src/lib.rs (or main.rs): the generated module, named after the file.
+//! windlass::capnp::generated_code!(pub mod kv_capnp);
+//! ```
+//!
+//! The generated code lands in `OUT_DIR` and is included from there. It is made by `capnpc`, the
+//! Rust code generator every capnp-rust user runs, from a schema compiled by a *front end*:
+//!
+//! 1. the Cap'n Proto tool (`capnp`, or the path in `WINDLASS_CAPNP`), when it runs;
+//! 2. otherwise a **checked-in copy** of the generated code ([`Config::checked_in`]), used only
+//!    while the SHA-256 fingerprints recorded beside it match the schema files (so a changed
+//!    schema is never silently built from stale code);
+//! 3. otherwise the build fails with a message that says what to install or check in.
+//!
+//! The front ends are a closed list ([`Frontend`]) so that a pure-Rust schema compiler can be
+//! added as one more without changing anyone's `build.rs`.
+//!
+//! # Environment
+//! - `WINDLASS_CAPNP`: the `capnp` tool to run (default: `capnp` on `PATH`).
+//! - `WINDLASS_REQUIRE_CAPNP=1`: fail instead of falling back to a checked-in copy (for CI).
+//! - `WINDLASS_REGEN_DIR=DIR`: after compiling with the tool, also write the generated files and
+//!   their fingerprints to `DIR`; this is how a project refreshes its checked-in copy.
+
+#![forbid(unsafe_code)]
+// The quick start shows a whole build.rs, `fn main` included, because that is what users copy.
+#![allow(clippy::needless_doctest_main)]
+
+mod checked_in;
+
+use std::env;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub use checked_in::FINGERPRINTS;
+
+/// Environment variable naming the `capnp` tool to run.
+pub const CAPNP_ENV: &str = "WINDLASS_CAPNP";
+/// Environment variable that, set to `1`, makes a missing `capnp` tool an error.
+pub const REQUIRE_ENV: &str = "WINDLASS_REQUIRE_CAPNP";
+/// Environment variable naming a directory to refresh with freshly generated code.
+pub const REGEN_ENV: &str = "WINDLASS_REGEN_DIR";
+
+/// Compiles `files` into `OUT_DIR` with the default [`Config`], or ends the build script with a
+/// message that says what went wrong and what to do.
+///
+/// Use [`Config`] for import paths, a source prefix, a parent module or a checked-in fallback.
+pub fn compile<P: AsRef<Path>>(files: &[P]) {
+    let mut config = Config::new();
+    for file in files {
+        config.file(file);
+    }
+    config.run_or_exit();
+}
+
+/// How the schemas were compiled, as [`Config::run`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Frontend {
+    /// The C++ Cap'n Proto tool at this path produced the code generator request.
+    CapnpTool(PathBuf),
+    /// The tool was absent: the checked-in copy in this directory matched the schemas and was
+    /// copied to the output directory.
+    CheckedIn(PathBuf),
+}
+
+/// Compiling schemas failed; the message says what to do.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// `OUT_DIR` is not set: not running inside a build script and no [`Config::output_dir`].
+    NoOutputDir,
+    /// No schema files were given.
+    NoFiles,
+    /// The tool is absent and `WINDLASS_REQUIRE_CAPNP=1` forbids falling back.
+    ToolRequired {
+        /// The tool that did not run.
+        tool: PathBuf,
+    },
+    /// The tool is absent and there is no usable checked-in copy.
+    NoFrontend {
+        /// The tool that did not run.
+        tool: PathBuf,
+        /// Why the checked-in copy could not be used, if one was configured.
+        checked_in: Option<String>,
+    },
+    /// The tool ran and failed (a schema error, a missing import, ...).
+    Compile {
+        /// The tool that ran.
+        tool: PathBuf,
+        /// What the tool or the code generator said.
+        message: String,
+    },
+    /// Reading or writing a file failed.
+    Io {
+        /// What was being done, naming the file.
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoOutputDir => write!(
+                f,
+                "OUT_DIR is not set: call windlass_build from a build script, or set \
+                 Config::output_dir"
+            ),
+            Error::NoFiles => write!(f, "no schema files given to compile"),
+            Error::ToolRequired { tool } => write!(
+                f,
+                "{REQUIRE_ENV}=1 but the Cap'n Proto tool `{}` does not run; install it (Debian \
+                 and Ubuntu: apt-get install capnproto; macOS: brew install capnp) or point \
+                 {CAPNP_ENV} at it",
+                tool.display()
+            ),
+            Error::NoFrontend { tool, checked_in } => {
+                write!(
+                    f,
+                    "cannot compile the schemas: the Cap'n Proto tool `{}` does not run",
+                    tool.display()
+                )?;
+                match checked_in {
+                    Some(why) => write!(
+                        f,
+                        " and the checked-in generated code cannot be used: {why}"
+                    )?,
+                    None => write!(
+                        f,
+                        " and no checked-in copy of the generated code is configured"
+                    )?,
+                }
+                write!(
+                    f,
+                    ".\nEither install the tool (Debian and Ubuntu: apt-get install capnproto; \
+                     macOS: brew install capnp; or set {CAPNP_ENV}=/path/to/capnp), or generate \
+                     the code once where the tool exists and check it in: \
+                     Config::checked_in(\"src/generated\") plus {REGEN_ENV}=$PWD/src/generated \
+                     cargo build"
+                )
+            }
+            Error::Compile { tool, message } => write!(
+                f,
+                "compiling the schemas with `{}` failed: {message}",
+                tool.display()
+            ),
+            Error::Io { what, source } => write!(f, "{what}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// What to compile and how; [`Config::run`] does it.
+///
+/// Defaults: no import paths beyond the tool's own, source prefix = the directory of the first
+/// file (so `schemas/kv.capnp` becomes `kv_capnp.rs`), generated modules at the crate root
+/// (`crate::kv_capnp`), output to `OUT_DIR`, no checked-in fallback.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    files: Vec<PathBuf>,
+    import_paths: Vec<PathBuf>,
+    src_prefix: Option<PathBuf>,
+    parent_module: Vec<String>,
+    output_dir: Option<PathBuf>,
+    checked_in: Option<PathBuf>,
+    tool: Option<PathBuf>,
+    require_tool: Option<bool>,
+}
+
+impl Config {
+    /// A configuration with the defaults above and no files.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a schema file to compile.
+    pub fn file(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.files.push(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Adds a directory searched by `import "/..."` (the tool's `-I`).
+    pub fn import_path(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.import_paths.push(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// The prefix removed from file names to name output files (the tool's `--src-prefix`).
+    /// Default: the directory of the first file.
+    pub fn src_prefix(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.src_prefix = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// The module path the generated modules live under, e.g. `["schemas"]` when the crate
+    /// includes them inside `mod schemas { ... }`. Default: the crate root.
+    pub fn parent_module(&mut self, path: &[&str]) -> &mut Self {
+        self.parent_module = path.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Where the generated files go. Default: `OUT_DIR`.
+    pub fn output_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.output_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// A directory holding a checked-in copy of the generated code and its fingerprints file
+    /// ([`FINGERPRINTS`]), used when the tool is absent. Refresh it by building once with the
+    /// tool and `WINDLASS_REGEN_DIR` pointing at it.
+    pub fn checked_in(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.checked_in = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// The `capnp` tool to run. Default: `WINDLASS_CAPNP`, else `capnp` on `PATH`.
+    pub fn capnp_tool(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.tool = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Whether a missing tool is an error instead of a reason to use the checked-in copy.
+    /// Default: `WINDLASS_REQUIRE_CAPNP=1` in the environment.
+    pub fn require_tool(&mut self, require: bool) -> &mut Self {
+        self.require_tool = Some(require);
+        self
+    }
+
+    /// Compiles the schemas, printing the `cargo:` lines a build script needs (rerun triggers,
+    /// and a warning when the checked-in copy is used).
+    ///
+    /// # Errors
+    /// See [`Error`]: each variant's message says what to install, fix or check in.
+    pub fn run(&self) -> Result<Frontend, Error> {
+        if self.files.is_empty() {
+            return Err(Error::NoFiles);
+        }
+        for var in [CAPNP_ENV, REQUIRE_ENV, REGEN_ENV, "PATH"] {
+            println!("cargo:rerun-if-env-changed={var}");
+        }
+        for file in &self.files {
+            println!("cargo:rerun-if-changed={}", file.display());
+        }
+        if let Some(dir) = &self.checked_in {
+            println!("cargo:rerun-if-changed={}", dir.display());
+        }
+        let out_dir = match &self.output_dir {
+            Some(dir) => dir.clone(),
+            None => env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or(Error::NoOutputDir)?,
+        };
+        let tool = self.tool.clone().unwrap_or_else(|| {
+            env::var_os(CAPNP_ENV).map_or_else(|| PathBuf::from("capnp"), PathBuf::from)
+        });
+
+        if tool_runs(&tool) {
+            self.compile_with_tool(&tool, &out_dir)?;
+            if let Some(dir) = env::var_os(REGEN_ENV) {
+                let dir = PathBuf::from(dir);
+                checked_in::refresh(&out_dir, &dir, &self.output_names(), &self.files)?;
+            }
+            return Ok(Frontend::CapnpTool(tool));
+        }
+        let require = self
+            .require_tool
+            .unwrap_or_else(|| env::var(REQUIRE_ENV).is_ok_and(|v| v == "1"));
+        if require {
+            return Err(Error::ToolRequired { tool });
+        }
+        let Some(dir) = &self.checked_in else {
+            return Err(Error::NoFrontend {
+                tool,
+                checked_in: None,
+            });
+        };
+        match checked_in::use_copy(dir, &out_dir, &self.output_names(), &self.files) {
+            Ok(()) => {
+                println!(
+                    "cargo:warning=the Cap'n Proto tool `{}` was not found: using the checked-in \
+                     generated code in {} (it matches the schemas' fingerprints; install \
+                     capnproto to compile them instead)",
+                    tool.display(),
+                    dir.display()
+                );
+                Ok(Frontend::CheckedIn(dir.clone()))
+            }
+            Err(why) => Err(Error::NoFrontend {
+                tool,
+                checked_in: Some(why),
+            }),
+        }
+    }
+
+    /// [`Config::run`], ending the build script with the error's message on failure.
+    pub fn run_or_exit(&self) -> Frontend {
+        match self.run() {
+            Ok(frontend) => frontend,
+            Err(e) => {
+                eprintln!("error: windlass-build: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+
+    fn compile_with_tool(&self, tool: &Path, out_dir: &Path) -> Result<(), Error> {
+        let mut cmd = capnpc::CompilerCommand::new();
+        cmd.capnp_executable(tool).output_path(out_dir);
+        if let Some(prefix) = self.prefix() {
+            cmd.src_prefix(prefix);
+        }
+        for dir in &self.import_paths {
+            cmd.import_path(dir);
+        }
+        if !self.parent_module.is_empty() {
+            cmd.default_parent_module(self.parent_module.clone());
+        }
+        for file in &self.files {
+            cmd.file(file);
+        }
+        cmd.run().map_err(|e| Error::Compile {
+            tool: tool.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    fn prefix(&self) -> Option<PathBuf> {
+        self.src_prefix.clone().or_else(|| {
+            self.files
+                .first()
+                .and_then(|f| f.parent())
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(Path::to_path_buf)
+        })
+    }
+
+    /// The output file of each schema: `dir/name.capnp` → `name_capnp.rs` (capnpc's rule, for
+    /// files directly under the source prefix; nested directories keep their path).
+    fn output_names(&self) -> Vec<PathBuf> {
+        let prefix = self.prefix();
+        self.files
+            .iter()
+            .map(|file| {
+                let rel = prefix
+                    .as_ref()
+                    .and_then(|p| file.strip_prefix(p).ok())
+                    .unwrap_or(file);
+                let stem = rel.with_extension("");
+                let mut name = stem.into_os_string();
+                name.push("_capnp.rs");
+                PathBuf::from(name.to_string_lossy().replace('-', "_"))
+            })
+            .collect()
+    }
+}
+
+fn tool_runs(tool: &Path) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_names_follow_capnpc() {
+        let mut config = Config::new();
+        config
+            .file("schemas/kv.capnp")
+            .file("schemas/chat-room.capnp");
+        assert_eq!(
+            config.output_names(),
+            [
+                PathBuf::from("kv_capnp.rs"),
+                PathBuf::from("chat_room_capnp.rs")
+            ]
+        );
+    }
+
+    #[test]
+    fn no_files_is_an_error() {
+        assert!(matches!(Config::new().run(), Err(Error::NoFiles)));
+    }
+
+    #[test]
+    fn missing_tool_without_copy_says_what_to_do() {
+        let dir = std::env::temp_dir().join(format!("wb-test-{}", std::process::id()));
+        let mut config = Config::new();
+        config
+            .file("schemas/kv.capnp")
+            .output_dir(&dir)
+            .capnp_tool("/nonexistent/capnp")
+            .require_tool(false);
+        let err = config.run().expect_err("no tool, no copy");
+        let text = err.to_string();
+        assert!(text.contains("apt-get install capnproto"), "{text}");
+        assert!(text.contains("checked_in"), "{text}");
+    }
+}

@@ -1,0 +1,432 @@
+//! `windlass-calc`: serve the Calculator on a TCP port, evaluate expressions against one, or run
+//! the demo (the default).
+
+mod bench_args;
+#[cfg(feature = "tls")]
+mod tls_args;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::task::LocalSet;
+use tracing_subscriber::EnvFilter;
+use windlass::calculator;
+use windlass::client::{Connection, Connector};
+use windlass::server::{ConnectionInfo, Options};
+
+/// Cap'n Proto Calculator server and client, wire-compatible with the calculator samples of
+/// C++ capnproto and pycapnp.
+///
+/// Without a command, runs `demo`: an in-process server and a client that checks every
+/// Calculator feature over TLS. Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more.
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Calculator on a TCP port until SIGINT or SIGTERM.
+    ///
+    /// Any client of the reference calculator protocol can connect, e.g. the C++ sample's
+    /// `calculator-client HOST:PORT` or pycapnp's `calculator_client.py HOST:PORT`. With
+    /// --tls-cert and --tls-key it serves TLS and prints the certificate's SHA-256 fingerprint.
+    Serve {
+        /// Address to listen on; port 0 picks a free port (the log says which).
+        #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "ADDR")]
+        listen: String,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+        #[cfg(feature = "tls")]
+        #[command(flatten)]
+        tls: tls_args::ServeTls,
+    },
+    /// Evaluate an infix expression on a server in one round trip and print the result.
+    ///
+    /// Supports + - * /, parentheses, unary minus and decimal numbers, e.g.
+    /// `windlass-calc eval --connect 127.0.0.1:4000 "(4 + 5) * 3 - 1 / 2"` prints 26.5.
+    Eval {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The expression. Quote it so the shell leaves `*` and parentheses alone.
+        #[arg(allow_hyphen_values = true)]
+        expression: String,
+        /// Also print the parsed tree.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Check every Calculator feature and print PASS/FAIL per check (the default command).
+    ///
+    /// Without --connect, starts a server on 127.0.0.1 on a free port in this process and talks
+    /// to it over TLS with the development certificates embedded from certs/ (--plain for TCP).
+    /// Exits non-zero if any check fails.
+    Demo {
+        /// Run the checks against this server instead of an in-process one (plain TCP unless
+        /// TLS options are given).
+        #[arg(long, short, value_name = "ADDR")]
+        connect: Option<String>,
+        /// Use plain TCP for the in-process server, to compare with TLS.
+        #[arg(long, conflicts_with = "connect")]
+        plain: bool,
+        #[cfg(feature = "tls")]
+        #[command(flatten)]
+        tls: tls_args::ConnectTls,
+    },
+    Bench(bench_args::Bench),
+}
+
+/// Server runtime limits. Durations take a unit: 500ms, 10s, 2m.
+#[derive(Args)]
+struct RuntimeArgs {
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Connections open at once; one more is refused at once with an Overloaded error.
+    #[arg(long, value_name = "N", default_value_t = windlass::server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Close a connection after this long without a message either way (default: never).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    idle_timeout: Option<Duration>,
+    /// How long a TLS handshake may take.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    handshake_timeout: Duration,
+    /// The largest message a client may send, in bytes (default: 64 MiB); a larger one is refused
+    /// with an Overloaded error before it is read.
+    #[arg(long, value_name = "BYTES")]
+    max_message_bytes: Option<usize>,
+    /// At shutdown, how long calls in flight may take to finish.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    drain_timeout: Duration,
+}
+
+impl RuntimeArgs {
+    fn options(&self) -> Options {
+        let mut options = Options::new()
+            .with_max_connections(self.max_connections)
+            .with_idle_timeout(self.idle_timeout)
+            .with_handshake_timeout(self.handshake_timeout)
+            .with_drain_timeout(self.drain_timeout);
+        if let Some(workers) = self.workers {
+            options = options.with_workers(workers);
+        }
+        if let Some(bytes) = self.max_message_bytes {
+            options = options.with_max_message_bytes(bytes);
+        }
+        options
+    }
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h` (a bare number is seconds).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (examples: 500ms, 10s, 2m)"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (use ms, s, m or h)"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// Where and how a client connects.
+#[derive(Args)]
+struct ClientArgs {
+    /// Server address (HOST:PORT).
+    #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "ADDR")]
+    connect: String,
+    /// How long connecting may take.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    connect_timeout: Duration,
+    /// How long the call may take; it is cancelled on the server when the time is up.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+    #[cfg(feature = "tls")]
+    #[command(flatten)]
+    tls: tls_args::ConnectTls,
+}
+
+impl ClientArgs {
+    fn connector(&self) -> Result<Connector, windlass::Error> {
+        let connector = Connector::new(&self.connect).with_connect_timeout(self.connect_timeout);
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.build()? {
+            return Ok(connector.with_tls(tls));
+        }
+        Ok(connector)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Demo {
+        connect: None,
+        plain: false,
+        #[cfg(feature = "tls")]
+        tls: tls_args::ConnectTls::default(),
+    });
+    let default_log = match command {
+        Command::Serve { .. } => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_log)),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = LocalSet::new().block_on(&runtime, run(command));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // windlass errors already name their cause in the message.
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
+    match command {
+        Command::Serve {
+            listen,
+            runtime,
+            #[cfg(feature = "tls")]
+            tls,
+        } => {
+            #[allow(unused_mut)]
+            let mut options = runtime.options();
+            #[cfg(feature = "tls")]
+            if let Some(tls) = tls.build()? {
+                if let Some(fingerprint) = tls.fingerprint() {
+                    tracing::info!(sha256 = %fingerprint, "serving TLS");
+                    println!("certificate SHA-256: {fingerprint}");
+                }
+                options = options.with_tls(tls);
+            }
+            serve(&listen, options).await
+        }
+        Command::Eval {
+            client,
+            expression,
+            verbose,
+        } => eval(&client, &expression, verbose).await,
+        Command::Demo {
+            connect,
+            plain,
+            #[cfg(feature = "tls")]
+            tls,
+        } => {
+            let client = ClientArgs {
+                connect: connect.clone().unwrap_or_default(),
+                connect_timeout: windlass::client::DEFAULT_CONNECT_TIMEOUT,
+                timeout: None,
+                #[cfg(feature = "tls")]
+                tls,
+            };
+            demo(client, connect.is_some(), plain).await
+        }
+        Command::Bench(args) => bench_args::run(args).await,
+    }
+}
+
+async fn serve(listen: &str, options: Options) -> Result<ExitCode, windlass::Error> {
+    // Handlers first: a signal that arrives once the address is logged must find them in place
+    // (before registration, SIGINT/SIGTERM would kill the process outright).
+    let signals = ShutdownSignals::install();
+    let bootstrap = |_: &ConnectionInfo| calculator::new_client().client;
+    let server = windlass::Server::bind(listen, options, bootstrap)?;
+    tracing::info!(addr = %server.local_addr(), "serving the Calculator");
+    signals.recv().await;
+    // Blocking here is fine: this thread has nothing else to do while the workers drain.
+    server.shutdown()?;
+    tracing::info!("server stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM, registered as soon as this is made.
+struct ShutdownSignals {
+    #[cfg(unix)]
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = signal(SignalKind::interrupt())
+                .and_then(|int| Ok((int, signal(SignalKind::terminate())?)));
+            match streams {
+                Ok(streams) => ShutdownSignals {
+                    streams: Some(streams),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch SIGINT/SIGTERM; falling back to Ctrl-C");
+                    ShutdownSignals { streams: None }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        ShutdownSignals {}
+    }
+
+    /// Resolves on the first SIGINT or SIGTERM.
+    async fn recv(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.streams {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("shutdown signal received");
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received");
+    }
+}
+
+async fn eval(
+    client: &ClientArgs,
+    input: &str,
+    verbose: bool,
+) -> Result<ExitCode, windlass::Error> {
+    let expr = match calculator::parse(input) {
+        Ok(expr) => expr,
+        Err(e) => {
+            eprintln!("error: cannot parse the expression at column {}:", e.column);
+            eprintln!("  {}", e.pointer().replace('\n', "\n  "));
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if verbose {
+        eprintln!("tree: {expr}");
+    }
+    let conn = client.connector()?.connect().await?;
+    let calc: calculator::Calculator = conn.bootstrap();
+    let value = match client.timeout {
+        Some(timeout) => {
+            windlass::client::with_timeout(timeout, calculator::evaluate(&calc, &expr)).await?
+        }
+        None => calculator::evaluate(&calc, &expr).await?,
+    };
+    println!("{value}");
+    drop(calc);
+    conn.close().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(
+    client: ClientArgs,
+    external: bool,
+    plain: bool,
+) -> Result<ExitCode, windlass::Error> {
+    // The in-process server lives on its own thread, like a real one; the handle stops it.
+    let mut server = None;
+    let (conn, transport) = if external {
+        let connector = client.connector()?;
+        (connector.connect().await?, "as configured")
+    } else {
+        let listener = windlass::server::bind("127.0.0.1:0")?;
+        let (options, connector, transport) = in_process(listener.local_addr(), &client, plain)?;
+        let handle = windlass::server::spawn_with(listener, options, |_: &ConnectionInfo| {
+            calculator::new_client().client
+        })?;
+        server = Some(handle);
+        (connector.connect().await?, transport)
+    };
+    println!("windlass demo: Calculator at {} ({transport})", conn.peer());
+    let checks = run_checks(&conn).await;
+    conn.close().await?;
+    if let Some(server) = server {
+        server.shutdown()?;
+    }
+    Ok(checks)
+}
+
+/// Server options and a matching connector for the in-process demo server.
+fn in_process(
+    addr: std::io::Result<std::net::SocketAddr>,
+    #[allow(unused_variables)] client: &ClientArgs,
+    plain: bool,
+) -> Result<(Options, Connector, &'static str), windlass::Error> {
+    let addr = addr.map_err(|source| windlass::ServeError::Bind {
+        addr: "127.0.0.1:0".into(),
+        source,
+    })?;
+    let connector = Connector::new(addr.to_string());
+    #[cfg(feature = "tls")]
+    if !plain {
+        // The embedded development certificates: the server's is valid for 127.0.0.1.
+        let server_tls = windlass::tls::dev::server().build()?;
+        let client_tls = client.tls.finish(windlass::tls::dev::client())?;
+        return Ok((
+            Options::new().with_tls(server_tls),
+            connector.with_tls(client_tls),
+            "TLS, development certificates from certs/",
+        ));
+    }
+    let _ = plain;
+    Ok((Options::new(), connector, "plain TCP"))
+}
+
+async fn run_checks(conn: &Connection) -> ExitCode {
+    let calc: calculator::Calculator = conn.bootstrap();
+    let checks = windlass_calc::demo::run(&calc).await;
+    for check in &checks {
+        println!("{check}");
+    }
+    let passed = checks.iter().filter(|c| c.passed()).count();
+    println!("{passed}/{} checks passed", checks.len());
+    if passed == checks.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5 parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(parse_duration("-1s").is_err());
+    }
+}
