@@ -1,4 +1,5 @@
-//! Compiles `schemas/calculator.capnp` with `windlass-build`, the helper a service author's own
+//! Compiles `schemas/calculator.capnp` (the reference service) and `schemas/shared.capnp` (the
+//! in-process bridge behind `Shared`) with `windlass-build`, the helper a service author's own
 //! `build.rs` uses too.
 //!
 //! With the Cap'n Proto tool (`capnp`, or the path in `WINDLASS_CAPNP`) the schema is compiled
@@ -10,6 +11,7 @@
 fn main() {
     windlass_build::Config::new()
         .file("schemas/calculator.capnp")
+        .file("schemas/shared.capnp")
         .parent_module(&["schemas"])
         .checked_in("src/generated")
         .run_or_exit();

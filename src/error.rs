@@ -45,6 +45,13 @@ pub enum ConnectError {
     #[cfg(feature = "tls")]
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// The background thread that owns a [`crate::Connector::connect_shared`] connection could
+    /// not be started.
+    #[error("cannot start the thread that owns the connection: {0}")]
+    Thread(#[source] io::Error),
+    /// The thread that owned the connection ended before the connection was made.
+    #[error("the thread that owns the connection ended before it connected")]
+    ThreadEnded,
     /// The connection did not complete within the connect timeout.
     #[error("connecting to {addr} timed out after {timeout:?}")]
     Timeout {

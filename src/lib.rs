@@ -71,6 +71,7 @@ mod instrument;
 mod rpc;
 pub mod schemas;
 pub mod server;
+pub mod shared;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod transport;
@@ -88,6 +89,7 @@ pub use error::{CallError, ConnectError, Error, ServeError};
 pub use instrument::ConnectionStats;
 pub use rpc::{KEEPALIVE_INTERVAL, KEEPALIVE_TIME};
 pub use server::{Options as ServerOptions, Server, ServerHandle};
+pub use shared::{HomeThread, Shared};
 
 /// The README's Rust examples, compiled by `cargo test` so they cannot rot.
 #[cfg(doctest)]

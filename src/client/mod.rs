@@ -163,6 +163,61 @@ impl Connector {
         Ok(Connection::start(network, watch, peer, self.heartbeat))
     }
 
+    /// Connects from any thread or runtime (a multi-threaded tokio runtime needs no `LocalSet`)
+    /// and returns the server's bootstrap capability as a [`Shared<T>`](crate::Shared).
+    ///
+    /// The connection is owned by a windlass background thread of its own, with this
+    /// connector's timeouts, TLS and heartbeat. Use the capability with
+    /// [`Shared::call`](crate::Shared::call) from anywhere, or [`Shared::client`](crate::Shared::client)
+    /// inside a `LocalSet`. Dropping the last handle closes the connection and ends the thread;
+    /// [`Shared::close`](crate::Shared::close) closes it cleanly and says how that went.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), windlass::Error> {
+    /// use windlass::calculator::{self, Calculator};
+    /// use windlass::{Connector, Shared};
+    ///
+    /// // Inside #[tokio::main] or any task of a multi-threaded runtime.
+    /// let calc: Shared<Calculator> = Connector::new("127.0.0.1:4000").connect_shared().await?;
+    /// let task = tokio::spawn({
+    ///     let calc = calc.clone();
+    ///     async move {
+    ///         calc.call(|calc: Calculator| async move {
+    ///             let expr = calculator::parse("6 * 7").expect("valid");
+    ///             calculator::evaluate(&calc, &expr).await
+    ///         })
+    ///         .await
+    ///     }
+    /// });
+    /// assert_eq!(task.await.expect("task")??, 42.0);
+    /// calc.close().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConnectError`] as [`Connector::connect`], or [`ConnectError::Thread`] when the
+    /// background thread cannot be started.
+    pub async fn connect_shared<T>(&self) -> Result<crate::Shared<T>, ConnectError>
+    where
+        T: FromClientHook + 'static,
+    {
+        let (owner, stop) =
+            crate::shared::spawn_detached("windlass-client").map_err(ConnectError::Thread)?;
+        let connector = self.clone();
+        let made = owner
+            .run(move || async move {
+                let conn = connector.connect().await?;
+                let client: T = conn.bootstrap();
+                let keep = KeepConnection {
+                    conn,
+                    _thread: stop,
+                };
+                Ok(crate::Shared::with_keep(client, Some(Box::new(keep))))
+            })
+            .await;
+        made.map_err(|_| ConnectError::ThreadEnded)?
+    }
+
     /// One-shot: connects, runs `f` on the bootstrap capability, closes the connection and
     /// returns what `f` returned. Runs inside a `LocalSet` of its own, so it can be awaited on
     /// any tokio runtime (e.g. under `#[tokio::main]`).
@@ -184,6 +239,24 @@ impl Connector {
                 Ok(result?)
             })
             .await
+    }
+}
+
+/// A [`Connector::connect_shared`] connection, kept with its capability on its own thread; the
+/// thread ends when this is dropped (after the connection, which is closed on drop).
+struct KeepConnection {
+    conn: Connection,
+    _thread: crate::shared::StopGuard,
+}
+
+impl crate::shared::Keep for KeepConnection {
+    fn close(
+        self: Box<Self>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Error>>>> {
+        Box::pin(async move {
+            let KeepConnection { conn, _thread } = *self;
+            conn.close().await.map_err(Error::from)
+        })
     }
 }
 
