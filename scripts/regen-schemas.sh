@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Regenerates the checked-in generated code (src/generated/ of the library and of
-# crates/windlass-addressbook) with the Cap'n Proto tool, or with --check verifies that it is what
-# a fresh generation produces (CI runs that). Never edit generated files by hand: change the
-# schema and run this script. Each directory also holds schemas.sha256, the fingerprints
-# windlass-build checks before it uses the copy on a machine without the tool.
+# Regenerates every checked-in copy of generated code (the directories holding a schemas.sha256:
+# src/generated/, examples/chat_room/generated/, crates/windlass-addressbook/src/generated/) with
+# the Cap'n Proto tool, or with --check verifies that each is what a fresh generation produces
+# (CI runs that). Never edit generated files by hand: change the schema and run this script.
+# schemas.sha256 holds the fingerprints windlass-build checks before it uses a copy on a machine
+# without the tool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,25 +14,29 @@ case "$mode" in
   *) echo "usage: $0 [--check]" >&2; exit 2 ;;
 esac
 
-# package  crate-dir  (its build.rs writes the fresh output to WINDLASS_REGEN_DIR)
+# package and crate directory; its build.rs writes fresh copies under WINDLASS_REGEN_DIR,
+# mirroring each checked-in directory's path inside the crate.
 targets=("windlass ." "windlass-addressbook crates/windlass-addressbook")
 stale=0
 for target in "${targets[@]}"; do
   read -r package dir <<<"$target"
-  if [ "$mode" = --check ]; then out=$(mktemp -d); else out="$PWD/$dir/src/generated"; fi
+  if [ "$mode" = --check ]; then out=$(mktemp -d); else out=$(cd "$dir" && pwd); fi
   # Touching the schemas makes the build script run again.
-  touch "$dir"/schemas/*.capnp
+  find "$dir" -name '*.capnp' -not -path '*/target/*' -exec touch {} +
   WINDLASS_REQUIRE_CAPNP=1 WINDLASS_REGEN_DIR="$out" cargo build --quiet -p "$package" --lib
-  if [ "$mode" = --check ]; then
-    if ! diff -ru "$dir/src/generated" "$out"; then
-      echo "$dir/src/generated/ is stale: run scripts/regen-schemas.sh and commit the result" >&2
-      stale=1
+  for sums in $(cd "$dir" && find . -name schemas.sha256 -not -path './target/*' -not -path './crates/*'); do
+    copy=$(dirname "$sums")
+    if [ "$mode" = --check ]; then
+      if ! diff -ru "$dir/$copy" "$out/$copy"; then
+        echo "$dir/$copy is stale: run scripts/regen-schemas.sh and commit the result" >&2
+        stale=1
+      else
+        echo "$dir/$copy matches its schemas"
+      fi
     else
-      echo "$dir/src/generated/ matches $dir/schemas/"
+      echo "regenerated $dir/$copy"
     fi
-    rm -rf "$out"
-  else
-    echo "regenerated $dir/src/generated/ from $dir/schemas/"
-  fi
+  done
+  [ "$mode" = --check ] && rm -rf "$out"
 done
 exit "$stale"

@@ -28,7 +28,9 @@
 //! - `WINDLASS_CAPNP`: the `capnp` tool to run (default: `capnp` on `PATH`).
 //! - `WINDLASS_REQUIRE_CAPNP=1`: fail instead of falling back to a checked-in copy (for CI).
 //! - `WINDLASS_REGEN_DIR=DIR`: after compiling with the tool, also write the generated files and
-//!   their fingerprints to `DIR`; this is how a project refreshes its checked-in copy.
+//!   their fingerprints to `DIR/<checked-in dir>` (the [`Config::checked_in`] path, relative to
+//!   the crate); `WINDLASS_REGEN_DIR=$PWD` refreshes the checked-in copies in place, a scratch
+//!   directory lets a script compare them (`scripts/regen-schemas.sh` in windlass).
 
 #![forbid(unsafe_code)]
 // The quick start shows a whole build.rs, `fn main` included, because that is what users copy.
@@ -146,8 +148,7 @@ impl fmt::Display for Error {
                     ".\nEither install the tool (Debian and Ubuntu: apt-get install capnproto; \
                      macOS: brew install capnp; or set {CAPNP_ENV}=/path/to/capnp), or generate \
                      the code once where the tool exists and check it in: \
-                     Config::checked_in(\"src/generated\") plus {REGEN_ENV}=$PWD/src/generated \
-                     cargo build"
+                     Config::checked_in(\"src/generated\") plus {REGEN_ENV}=$PWD cargo build"
                 )
             }
             Error::Compile { tool, message } => write!(
@@ -224,9 +225,9 @@ impl Config {
         self
     }
 
-    /// A directory holding a checked-in copy of the generated code and its fingerprints file
-    /// ([`FINGERPRINTS`]), used when the tool is absent. Refresh it by building once with the
-    /// tool and `WINDLASS_REGEN_DIR` pointing at it.
+    /// A directory (relative to the crate) holding a checked-in copy of the generated code and
+    /// its fingerprints file ([`FINGERPRINTS`]), used when the tool is absent. Refresh it by
+    /// building once with the tool and `WINDLASS_REGEN_DIR=$PWD`.
     pub fn checked_in(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         self.checked_in = Some(dir.as_ref().to_path_buf());
         self
@@ -275,8 +276,8 @@ impl Config {
 
         if tool_runs(&tool) {
             self.compile_with_tool(&tool, &out_dir)?;
-            if let Some(dir) = env::var_os(REGEN_ENV) {
-                let dir = PathBuf::from(dir);
+            if let (Some(root), Some(dir)) = (env::var_os(REGEN_ENV), &self.checked_in) {
+                let dir = PathBuf::from(root).join(dir);
                 checked_in::refresh(&out_dir, &dir, &self.output_names(), &self.files)?;
             }
             return Ok(Frontend::CapnpTool(tool));
