@@ -6,7 +6,13 @@
 mod room;
 
 // (capnpc's output does not meet this crate's lints.)
-#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::unwrap_used)]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::all,
+    clippy::unwrap_used
+)]
 mod chat_room_capnp {
     include!(concat!(env!("OUT_DIR"), "/chat_room_capnp.rs"));
 }
@@ -20,10 +26,16 @@ fn sixteen_clients_on_four_workers_hear_every_post() {
     let outcome = common::run_local(room::exercise(&addr, 16, 4 << 20)).expect("exercise");
     assert_eq!(outcome.expected, 256);
     assert_eq!(outcome.deliveries, 256, "every post reached every member");
-    assert_eq!(outcome.uploaded.0, outcome.uploaded.1, "every streamed byte counted");
+    assert_eq!(
+        outcome.uploaded.0, outcome.uploaded.1,
+        "every streamed byte counted"
+    );
     assert_eq!(outcome.uploaded.1, 4 << 20);
     eprintln!("4 MiB streamed in {:?}", outcome.upload_time);
     let workers = chat.workers_seen.lock().expect("lock").len();
-    assert_eq!(workers, 4, "the 16 connections were spread over the 4 workers");
+    assert_eq!(
+        workers, 4,
+        "the 16 connections were spread over the 4 workers"
+    );
     chat.server.shutdown().expect("shutdown");
 }

@@ -127,7 +127,12 @@ fn a_proxy_on_another_thread_pipelines_and_passes_callbacks_back() {
         run_local(async move {
             let proxy = calc.client();
             // `evaluate` pipelines getOperator and read(): one round trip through the bridge.
-            assert_eq!(eval(&proxy, "(4 + 5) * 3 - 1 / 2").await.expect("pipelined"), 26.5);
+            assert_eq!(
+                eval(&proxy, "(4 + 5) * 3 - 1 / 2")
+                    .await
+                    .expect("pipelined"),
+                26.5
+            );
             // A client-side function, called back by the calculator on the home thread.
             let pow = calculator::function("pow", 2, |args| args[0].powf(args[1]));
             let mut request = proxy.evaluate_request();
@@ -186,7 +191,10 @@ fn the_capability_is_released_when_every_handle_and_proxy_is_gone() {
     let user = std::thread::spawn(move || {
         run_local(async move {
             let proxy = second.client();
-            assert_eq!(call_function(&proxy, &[1.0, 2.0]).await.expect("first"), 3.0);
+            assert_eq!(
+                call_function(&proxy, &[1.0, 2.0]).await.expect("first"),
+                3.0
+            );
             drop(second);
             // Wait (off the runtime) until the test has dropped its own handle too.
             tokio::task::spawn_blocking(move || wait.recv())
@@ -204,7 +212,10 @@ fn the_capability_is_released_when_every_handle_and_proxy_is_gone() {
         "released while a proxy still held it"
     );
     go.send(()).expect("user thread waits");
-    assert_eq!(user.join().expect("thread").expect("proxy still works"), 7.0);
+    assert_eq!(
+        user.join().expect("thread").expect("proxy still works"),
+        7.0
+    );
     dropped
         .recv_timeout(BOUND)
         .expect("the server object is dropped once the last proxy is");
@@ -287,7 +298,11 @@ fn every_connection_on_every_worker_reaches_one_shared_capability() {
             conns.push((conn, f));
         }
     });
-    assert_eq!(calls.load(Ordering::SeqCst), 8, "every call reached the one object");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        8,
+        "every call reached the one object"
+    );
     assert_eq!(
         workers_seen.lock().expect("lock").len(),
         2,
@@ -328,7 +343,11 @@ fn connect_shared_serves_a_multi_threaded_app_and_closes() {
         "the connection is closed on the server: {:?}",
         server.stats()
     );
-    assert_eq!(server.stats().accepted, 1, "one connection for all 64 tasks");
+    assert_eq!(
+        server.stats().accepted,
+        1,
+        "one connection for all 64 tasks"
+    );
 
     // Dropping the last handle closes the connection too.
     runtime.block_on(async {
@@ -357,7 +376,10 @@ fn connect_shared_reports_connection_errors() {
                 .connect_shared::<Calculator>(),
         )
         .expect_err("nothing listens on port 1");
-    assert!(matches!(err, windlass::ConnectError::Connect { .. }), "{err}");
+    assert!(
+        matches!(err, windlass::ConnectError::Connect { .. }),
+        "{err}"
+    );
 }
 
 #[test]

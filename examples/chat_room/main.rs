@@ -15,7 +15,13 @@ mod room;
 
 // The generated code of the example's own schema, compiled by build.rs with windlass-build.
 // (capnpc's output does not meet this crate's lints.)
-#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::unwrap_used)]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::all,
+    clippy::unwrap_used
+)]
 mod chat_room_capnp {
     include!(concat!(env!("OUT_DIR"), "/chat_room_capnp.rs"));
 }
@@ -45,7 +51,10 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let outcome = tokio::task::LocalSet::new()
-        .block_on(&runtime, room::exercise(&addr, args.clients, args.upload_mib << 20))
+        .block_on(
+            &runtime,
+            room::exercise(&addr, args.clients, args.upload_mib << 20),
+        )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let workers = chat.workers_seen.lock().map(|w| w.len()).unwrap_or(0);
     println!(
@@ -67,6 +76,9 @@ fn main() -> anyhow::Result<()> {
         outcome.deliveries,
         outcome.expected
     );
-    anyhow::ensure!(counted == sent, "the room counted {counted} of {sent} bytes");
+    anyhow::ensure!(
+        counted == sent,
+        "the room counted {counted} of {sent} bytes"
+    );
     Ok(())
 }

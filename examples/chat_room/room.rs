@@ -46,13 +46,15 @@ impl room::Server for Room {
             .members
             .borrow_mut()
             .push((id, name.clone(), subscriber));
-        results.get().set_member(windlass::capnp_rpc::new_client(Member {
-            state: self.state.clone(),
-            id,
-            name,
-            bytes: Cell::new(0),
-            chunks: Cell::new(0),
-        }));
+        results
+            .get()
+            .set_member(windlass::capnp_rpc::new_client(Member {
+                state: self.state.clone(),
+                id,
+                name,
+                bytes: Cell::new(0),
+                chunks: Cell::new(0),
+            }));
         Ok(())
     }
 
@@ -62,7 +64,8 @@ impl room::Server for Room {
         mut results: room::MembersResults,
     ) -> Result<(), capnp::Error> {
         let members = self.state.members.borrow();
-        let len = u32::try_from(members.len()).map_err(|_| capnp::Error::failed("too many".into()))?;
+        let len =
+            u32::try_from(members.len()).map_err(|_| capnp::Error::failed("too many".into()))?;
         let mut names = results.get().init_names(len);
         for (i, (_, name, _)) in members.iter().enumerate() {
             names.set(i as u32, name.as_str());
@@ -82,7 +85,10 @@ struct Member {
 
 impl Drop for Member {
     fn drop(&mut self) {
-        self.state.members.borrow_mut().retain(|(id, ..)| *id != self.id);
+        self.state
+            .members
+            .borrow_mut()
+            .retain(|(id, ..)| *id != self.id);
     }
 }
 
@@ -148,7 +154,8 @@ impl ChatServer {
     /// Starts the room and the server on 127.0.0.1 on a free port.
     pub(crate) fn start(workers: usize) -> Result<ChatServer, windlass::Error> {
         let home = HomeThread::spawn("chat-room")?;
-        let room: Shared<room::Client> = home.share(|| windlass::capnp_rpc::new_client(Room::default()))?;
+        let room: Shared<room::Client> =
+            home.share(|| windlass::capnp_rpc::new_client(Room::default()))?;
         let workers_seen = Arc::new(Mutex::new(BTreeSet::new()));
         let seen = workers_seen.clone();
         let server = Server::bind(
@@ -227,13 +234,18 @@ pub(crate) async fn exercise(
     }
     let posts = joined.iter().enumerate().map(|(i, (_, _, member, _))| {
         let mut request = member.post_request();
-        request.get().set_text(format!("hello from client-{i}").as_str());
+        request
+            .get()
+            .set_text(format!("hello from client-{i}").as_str());
         request.send().promise
     });
     for outcome in futures::future::join_all(posts).await {
         outcome?;
     }
-    let deliveries = joined.iter().map(|(.., inbox)| inbox.posts.borrow().len()).sum();
+    let deliveries = joined
+        .iter()
+        .map(|(.., inbox)| inbox.posts.borrow().len())
+        .sum();
 
     let (upload_time, uploaded) = match joined.first() {
         Some((_, _, member, _)) => upload(member, upload_bytes).await?,
@@ -253,7 +265,10 @@ pub(crate) async fn exercise(
 
 /// Streams `bytes` to the room through `member.upload` (a `-> stream` method: each call waits
 /// only when the flow-control window is full), then asks what arrived.
-async fn upload(member: &member::Client, bytes: u64) -> Result<(Duration, (u64, u64)), capnp::Error> {
+async fn upload(
+    member: &member::Client,
+    bytes: u64,
+) -> Result<(Duration, (u64, u64)), capnp::Error> {
     const CHUNK: u64 = 64 * 1024;
     let chunk = vec![0x5a_u8; CHUNK as usize];
     let started = Instant::now();

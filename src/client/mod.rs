@@ -250,9 +250,7 @@ struct KeepConnection {
 }
 
 impl crate::shared::Keep for KeepConnection {
-    fn close(
-        self: Box<Self>,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Error>>>> {
+    fn close(self: Box<Self>) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Error>>>> {
         Box::pin(async move {
             let KeepConnection { conn, _thread } = *self;
             conn.close().await.map_err(Error::from)

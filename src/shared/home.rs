@@ -99,7 +99,10 @@ impl Home {
 
     /// A new reference to the capability `id`, if it is still registered.
     pub(super) fn hook(&self, id: u64) -> Option<Box<dyn ClientHook>> {
-        self.entries.borrow().get(&id).map(|entry| entry.hook.add_ref())
+        self.entries
+            .borrow()
+            .get(&id)
+            .map(|entry| entry.hook.add_ref())
     }
 
     /// Unregisters `id`, handing back what was kept with it.
