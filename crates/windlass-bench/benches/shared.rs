@@ -193,8 +193,11 @@ fn tcp(addr: &str, calls: usize, concurrency: usize) -> Duration {
     })
 }
 
-/// Runs `cases` (name, measurement) and prints each against the first.
-fn group(title: &str, args: &Args, cases: &[(&str, &dyn Fn(usize, usize) -> Duration)]) {
+/// A measurement: CPU per call for (calls, concurrency).
+type Case<'a> = (&'a str, &'a dyn Fn(usize, usize) -> Duration);
+
+/// Runs `cases` and prints each against the first.
+fn group(title: &str, args: &Args, cases: &[Case<'_>]) {
     println!("# {title}");
     let mut base = (0.0, 0.0);
     for (i, (name, case)) in cases.iter().enumerate() {
