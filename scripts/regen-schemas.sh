@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates every checked-in copy of generated code (the directories holding a schemas.sha256:
-# src/generated/, examples/chat_room/generated/, crates/windlass-addressbook/src/generated/) with
+# src/generated/, examples/chat_room/generated/, crates/windlass-addressbook/src/generated/,
+# docs/your-own-service/kv-store/src/generated/) with
 # the Cap'n Proto tool, or with --check verifies that each is what a fresh generation produces
 # (CI runs that). Never edit generated files by hand: change the schema and run this script.
 # schemas.sha256 holds the fingerprints windlass-build checks before it uses a copy on a machine
@@ -16,15 +17,17 @@ esac
 
 # package and crate directory; its build.rs writes fresh copies under WINDLASS_REGEN_DIR,
 # mirroring each checked-in directory's path inside the crate.
-targets=("windlass ." "windlass-addressbook crates/windlass-addressbook")
+targets=("windlass ." "windlass-addressbook crates/windlass-addressbook"
+         "kv-store docs/your-own-service/kv-store")
 stale=0
 for target in "${targets[@]}"; do
   read -r package dir <<<"$target"
   if [ "$mode" = --check ]; then out=$(mktemp -d); else out=$(cd "$dir" && pwd); fi
   # Touching the schemas makes the build script run again.
   find "$dir" -name '*.capnp' -not -path '*/target/*' -exec touch {} +
-  WINDLASS_REQUIRE_CAPNP=1 WINDLASS_REGEN_DIR="$out" cargo build --quiet -p "$package" --lib
-  for sums in $(cd "$dir" && find . -name schemas.sha256 -not -path './target/*' -not -path './crates/*'); do
+  WINDLASS_REQUIRE_CAPNP=1 WINDLASS_REGEN_DIR="$out" WINDLASS_REGEN_PACKAGE="$package" \
+    cargo build --quiet -p "$package" --lib
+  for sums in $(cd "$dir" && find . -name schemas.sha256 -not -path './target/*' -not -path './crates/*' -not -path './docs/*'); do
     copy=$(dirname "$sums")
     if [ "$mode" = --check ]; then
       if ! diff -ru "$dir/$copy" "$out/$copy"; then

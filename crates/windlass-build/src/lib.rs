@@ -31,6 +31,8 @@
 //!   their fingerprints to `DIR/<checked-in dir>` (the [`Config::checked_in`] path, relative to
 //!   the crate); `WINDLASS_REGEN_DIR=$PWD` refreshes the checked-in copies in place, a scratch
 //!   directory lets a script compare them (`scripts/regen-schemas.sh` in windlass).
+//! - `WINDLASS_REGEN_PACKAGE=NAME`: only the build script of package `NAME` refreshes (its
+//!   dependencies' build scripts run too, and would otherwise write into the same directory).
 
 #![forbid(unsafe_code)]
 // The quick start shows a whole build.rs, `fn main` included, because that is what users copy.
@@ -51,6 +53,9 @@ pub const CAPNP_ENV: &str = "WINDLASS_CAPNP";
 pub const REQUIRE_ENV: &str = "WINDLASS_REQUIRE_CAPNP";
 /// Environment variable naming a directory to refresh with freshly generated code.
 pub const REGEN_ENV: &str = "WINDLASS_REGEN_DIR";
+/// Environment variable that limits [`REGEN_ENV`] to the build script of one package (by name),
+/// so that refreshing a crate does not also write its dependencies' code into its directory.
+pub const REGEN_PACKAGE_ENV: &str = "WINDLASS_REGEN_PACKAGE";
 
 /// Compiles `files` into `OUT_DIR` with the default [`Config`], or ends the build script with a
 /// message that says what went wrong and what to do.
@@ -255,7 +260,7 @@ impl Config {
         if self.files.is_empty() {
             return Err(Error::NoFiles);
         }
-        for var in [CAPNP_ENV, REQUIRE_ENV, REGEN_ENV, "PATH"] {
+        for var in [CAPNP_ENV, REQUIRE_ENV, REGEN_ENV, REGEN_PACKAGE_ENV, "PATH"] {
             println!("cargo:rerun-if-env-changed={var}");
         }
         for file in &self.files {
@@ -276,7 +281,11 @@ impl Config {
 
         if tool_runs(&tool) {
             self.compile_with_tool(&tool, &out_dir)?;
-            if let (Some(root), Some(dir)) = (env::var_os(REGEN_ENV), &self.checked_in) {
+            let this_package = env::var(REGEN_PACKAGE_ENV).map_or(true, |wanted| {
+                env::var("CARGO_PKG_NAME").is_ok_and(|p| p == wanted)
+            });
+            let regen = env::var_os(REGEN_ENV).filter(|_| this_package);
+            if let (Some(root), Some(dir)) = (regen, &self.checked_in) {
                 let dir = PathBuf::from(root).join(dir);
                 checked_in::refresh(&out_dir, &dir, &self.output_names(), &self.files)?;
             }
