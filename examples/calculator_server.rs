@@ -8,12 +8,16 @@
 //! Stops on Ctrl-C, letting calls in flight finish. Any client of the reference calculator
 //! protocol can connect.
 
+use std::io::IsTerminal;
+
 use windlass::server::{ConnectionInfo, Options, Server};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
+    // Colours only on a terminal: a log redirected to a file gets no ANSI escapes.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let addr = std::env::args()
         .nth(1)

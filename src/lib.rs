@@ -87,7 +87,7 @@ pub use capnp_rpc;
 pub use client::{Connection, Connector};
 pub use error::{CallError, ConnectError, Error, ServeError};
 pub use instrument::ConnectionStats;
-pub use rpc::{KEEPALIVE_INTERVAL, KEEPALIVE_TIME};
+pub use rpc::{KEEPALIVE_INTERVAL, KEEPALIVE_TIME, TRAVERSALS_PER_MESSAGE};
 pub use server::{Options as ServerOptions, Server, ServerHandle};
 pub use shared::{HomeThread, Shared};
 

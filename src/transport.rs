@@ -40,7 +40,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::FramedRead;
 use tracing::warn;
 
-use crate::framing::{table, FramingError, Limits, Message, MessageCodec};
+use crate::framing::{table, FramingError, Message, MessageCodec};
 use crate::instrument::{Counted, Watch};
 
 /// An outgoing message once sent: capnp-rpc keeps a handle on it (to serve pipelined calls on a
@@ -92,13 +92,7 @@ impl<R: AsyncRead + Unpin + 'static> Network<R> {
         W: AsyncWrite + Unpin + 'static,
     {
         let outbox = Rc::new(Outbox::default());
-        let limits = Limits::new()
-            .with_reader_options(options)
-            .with_max_message_bytes(
-                options
-                    .traversal_limit_in_words
-                    .map_or(usize::MAX, |words| words.saturating_mul(8)),
-            );
+        let limits = crate::rpc::read_limits(options);
         let reader = Counted::new(reader, watch.counters.clone());
         let writer = Counted::new(writer, watch.counters.clone());
         let inner = Rc::new(Inner {
@@ -226,6 +220,7 @@ impl<R: AsyncRead + Unpin + 'static> capnp_rpc::Connection<VatId> for Connection
         };
         let slot = self.inner.input.clone();
         let watch = self.inner.watch.clone();
+        let peer = self.inner.side;
         Promise::from_future(async move {
             let next = input.next().await;
             *slot.borrow_mut() = Some(input);
@@ -239,7 +234,7 @@ impl<R: AsyncRead + Unpin + 'static> capnp_rpc::Connection<VatId> for Connection
                     Ok(None)
                 }
                 Some(Err(e)) => {
-                    let e = read_error(e);
+                    let e = crate::rpc::not_capnp_error(&e, peer).unwrap_or_else(|| read_error(e));
                     watch.fail(e.clone());
                     Err(e)
                 }

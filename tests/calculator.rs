@@ -309,3 +309,93 @@ fn connecting_to_a_closed_port_is_a_clear_error() {
         assert!(err.to_string().contains("cannot resolve"), "{err}");
     });
 }
+
+#[test]
+fn a_flat_sum_longer_than_one_message_can_nest_is_evaluated() {
+    let server = calculator_server();
+    run_local(async {
+        let (_conn, calc) = connect(server.local_addr()).await;
+        // 25 terms: 24 levels of `+`, one more than one message carries.
+        let text = vec!["1"; calculator::MAX_DEPTH + 1].join(" + ");
+        assert!(calculator::parse(&text).expect("parses").depth() > calculator::MAX_DEPTH);
+        assert_eq!(eval(&calc, &text).await.expect("evaluates"), 25.0);
+    });
+}
+
+#[test]
+fn a_1000_term_chain_gives_exactly_the_local_result_and_a_longer_one_is_refused() {
+    let server = calculator_server();
+    run_local(async {
+        let (_conn, calc) = connect(server.local_addr()).await;
+        // Mixed, non-associative operators with inexact decimals: the server must perform the
+        // same operations in the same order as left-to-right evaluation, bit for bit.
+        for ops in [[" - ", " + "], [" / ", " * "]] {
+            let mut text = String::from("1000.1");
+            for i in 1..1000 {
+                text.push_str(ops[i % 2]);
+                text.push_str(&format!("{}.3", i % 7 + 1));
+            }
+            let expr = calculator::parse(&text).expect("a 1000-term chain parses");
+            assert_eq!(expr.depth(), 1000);
+            let remote = calculator::evaluate(&calc, &expr).await.expect("evaluates");
+            let local = expr.eval();
+            assert_eq!(
+                remote.to_bits(),
+                local.to_bits(),
+                "{ops:?}: {remote} vs {local}"
+            );
+        }
+
+        // Deep in both directions: parentheses nest to the right, the chain to the left.
+        let text = format!(
+            "{}{}{}",
+            "(1 - ".repeat(100),
+            vec!["2"; 300].join(" / "),
+            ")".repeat(100)
+        );
+        let expr = calculator::parse(&text).expect("parses");
+        let remote = calculator::evaluate(&calc, &expr).await.expect("evaluates");
+        assert_eq!(remote.to_bits(), expr.eval().to_bits());
+
+        let too_long = vec!["1"; calculator::MAX_TREE_DEPTH + 1].join(" + ");
+        let e = calculator::parse(&too_long).expect_err("over the limit");
+        assert!(e.message.contains("more than 1024 levels"), "{e}");
+    });
+}
+
+/// A TCP server on its own thread that answers every connection with `reply`, once the client
+/// has sent something, then closes.
+fn foreign_server(reply: &'static [u8]) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 512];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(reply);
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_server_that_answers_http_is_named_as_not_cap_n_proto() {
+    let http = foreign_server(
+        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    let smtp = foreign_server(b"220 mail.example.com ESMTP ready\r\n");
+    run_local(async {
+        for (addr, like) in [(http, "like HTTP"), (smtp, "with an SMTP or FTP greeting")] {
+            let conn = windlass::client::connect(&addr.to_string())
+                .await
+                .expect("the TCP connection itself succeeds");
+            let calc: Calculator = conn.bootstrap();
+            let e = message(eval(&calc, "1 + 1").await);
+            let expected = format!("this is not a Cap'n Proto server (it answered {like})");
+            assert!(e.contains(&expected), "{e}");
+            assert!(!e.contains("segments"), "{e}");
+        }
+    });
+}

@@ -62,7 +62,7 @@ fn an_extra_connection_beyond_the_limit_is_refused_with_overloaded_and_the_serve
     });
     assert_eq!(server.stats().rejected, 1);
     // The slot is free again once the first client has gone.
-    wait_until("the slot is freed", || server.stats().active == 0);
+    assert!(server.wait_idle(BOUND), "the slot is freed");
     run_local(async {
         let (_conn, calc) = connect(addr).await;
         assert_eq!(eval(&calc, "3 + 3").await.expect("served again"), 6.0);
@@ -84,9 +84,11 @@ fn an_idle_connection_is_closed_and_the_client_hears_why() {
         let err = eval(&calc, "1").await.expect_err("connection is gone");
         assert_eq!(err.kind, capnp::ErrorKind::Disconnected, "{err}");
     });
-    wait_until("the server counts the connection closed", || {
-        server.stats().closed == 1
-    });
+    assert!(
+        server.wait_idle(BOUND),
+        "the server counts the connection closed"
+    );
+    assert_eq!(server.stats().closed, 1);
     assert_eq!(server.stats().accepted, 1);
 }
 
@@ -402,7 +404,8 @@ fn run_connects_calls_and_closes_in_one_go() {
         ))
         .expect("one-shot");
     assert_eq!(value, 42.0);
-    wait_until("run closes its connection", || server.stats().closed == 1);
+    assert!(server.wait_idle(BOUND), "run closes its connection");
+    assert_eq!(server.stats().closed, 1);
     let err = runtime
         .block_on(windlass::client::run(
             "127.0.0.1:1",
@@ -526,4 +529,73 @@ fn a_peer_that_never_speaks_does_not_block_others() {
             "the silent peer is simply waited on"
         );
     });
+}
+
+#[test]
+fn wait_idle_returns_once_every_closed_client_is_counted() {
+    let server = server(Options::new().with_workers(2));
+    let addr = server.local_addr();
+    assert!(server.wait_idle(Duration::ZERO), "a new server is idle");
+    run_local(async {
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            let (conn, calc) = connect(addr).await;
+            assert_eq!(eval(&calc, "1 + 1").await.expect("served"), 2.0);
+            conns.push(conn);
+        }
+        for conn in conns {
+            conn.close().await.expect("close");
+        }
+    });
+    // `close().await` returned, but the server may not have counted the closes yet.
+    assert!(server.wait_idle(BOUND), "{:?}", server.stats());
+    let stats = server.stats();
+    assert_eq!((stats.active, stats.closed), (0, 3), "{stats:?}");
+}
+
+#[test]
+fn wait_idle_times_out_while_a_client_stays_connected() {
+    let server = server(Options::new());
+    let addr = server.local_addr();
+    run_local(async {
+        let (conn, calc) = connect(addr).await;
+        assert_eq!(eval(&calc, "2 + 2").await.expect("served"), 4.0);
+        // The connection is open and counted: the wait must give up, not report idle.
+        assert!(!server.wait_idle(Duration::from_millis(50)));
+        conn.close().await.expect("close");
+    });
+    assert!(server.wait_idle(BOUND));
+}
+
+/// With a small `--max-message-bytes`, every call is either served or refused with the size
+/// message: never capnp's bare "Read limit exceeded" (a call that fits the size limit used to
+/// trip the traversal limit, which was the same number of words).
+#[test]
+fn under_a_small_size_limit_every_call_is_served_or_refused_as_too_large() {
+    for max in [200, 300, 512, 1024] {
+        let server = server(Options::new().with_max_message_bytes(max));
+        let addr = server.local_addr();
+        run_local(async {
+            let mut served = 0;
+            for terms in 1..12 {
+                // A fresh connection each time: a message over the limit closes the connection.
+                let (_conn, calc) = connect(addr).await;
+                let text = vec!["1"; terms].join(" + ");
+                match eval(&calc, &text).await {
+                    Ok(v) => {
+                        assert_eq!(v, terms as f64);
+                        served += 1;
+                    }
+                    Err(e) => {
+                        let e = e.to_string();
+                        assert!(
+                            e.contains("is too large (this peer accepts at most"),
+                            "max {max}, {terms} terms: {e}"
+                        );
+                    }
+                }
+            }
+            assert!(served >= 1, "max {max}: the smallest calls are served");
+        });
+    }
 }

@@ -5,8 +5,8 @@ use std::rc::Rc;
 use capnp::Error;
 
 use super::ops;
-use super::parse::Expr;
-use crate::schemas::calculator_capnp::calculator::{self, expression, function, Operator};
+use super::parse::{Expr, MAX_DEPTH};
+use crate::schemas::calculator_capnp::calculator::{self, expression, function, value, Operator};
 
 /// Operator capabilities of one Calculator, fetched at most once each.
 ///
@@ -41,6 +41,9 @@ impl Operators {
 }
 
 /// Writes `expr` into `builder`, using `operators` for every operator node.
+///
+/// The whole tree goes into this one message: a tree deeper than [`MAX_DEPTH`] may exceed the
+/// server's nesting limit. [`evaluate`] splits such trees; use it unless you need the builder.
 pub fn build_expression(
     expr: &Expr,
     mut builder: expression::Builder<'_>,
@@ -79,7 +82,8 @@ fn build_call(
 }
 
 /// Evaluates `expr` on the server in one network round trip: the operators, the `evaluate` and
-/// the `read` of its result are all pipelined.
+/// the `read` of its result are all pipelined. A tree deeper than [`MAX_DEPTH`] goes as several
+/// pipelined `evaluate` calls (see [`MAX_DEPTH`]), still in one round trip, with the same result.
 ///
 /// # Errors
 /// Whatever the server or the connection reports.
@@ -97,11 +101,53 @@ pub async fn evaluate_with(
     expr: &Expr,
     operators: &mut Operators,
 ) -> Result<f64, Error> {
-    let mut request = calculator.evaluate_request();
-    build_expression(expr, request.get().init_expression(), operators);
-    let value = request.send().pipeline.get_value();
+    let value = send(calculator, expr, operators);
     let response = value.read_request().send().promise.await?;
     Ok(response.get()?.get_value())
+}
+
+/// Sends `evaluate(expr)` and returns its pipelined `Value`. A subtree that would reach past
+/// [`MAX_DEPTH`] levels of this message is sent first, as an `evaluate` of its own, and stands
+/// here as a `previousResult`: every message stays within the server's nesting limit, the
+/// server performs the same operations in the same order, and nothing waits for an answer.
+fn send(calculator: &calculator::Client, expr: &Expr, operators: &mut Operators) -> value::Client {
+    let mut request = calculator.evaluate_request();
+    let builder = request.get().init_expression();
+    build_within(expr, builder, calculator, operators, MAX_DEPTH);
+    request.send().pipeline.get_value()
+}
+
+/// [`build_expression`], with at most `levels` levels in this message.
+fn build_within(
+    expr: &Expr,
+    mut builder: expression::Builder<'_>,
+    calculator: &calculator::Client,
+    operators: &mut Operators,
+    levels: usize,
+) {
+    let (op, lhs, rhs) = match expr {
+        Expr::Number(n) => {
+            builder.set_literal(*n);
+            return;
+        }
+        _ if levels <= 1 => {
+            builder.set_previous_result(send(calculator, expr, operators));
+            return;
+        }
+        Expr::Neg(x) => (Operator::Multiply, &Expr::Number(-1.0), &**x),
+        Expr::Binary { op, lhs, rhs } => (*op, &**lhs, &**rhs),
+    };
+    let mut call = builder.init_call();
+    call.set_function(operators.get(op));
+    let mut params = call.init_params(2);
+    build_within(
+        lhs,
+        params.reborrow().get(0),
+        calculator,
+        operators,
+        levels - 1,
+    );
+    build_within(rhs, params.get(1), calculator, operators, levels - 1);
 }
 
 /// A `Function` capability that runs `f` in this process: pass it to the server in an

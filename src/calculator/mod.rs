@@ -16,7 +16,7 @@ mod server;
 
 pub use client::{build_expression, evaluate, evaluate_with, function, Operators};
 pub use ops::EvalError;
-pub use parse::{parse, Expr, ParseError, MAX_DEPTH};
+pub use parse::{parse, Expr, ParseError, MAX_DEPTH, MAX_TREE_DEPTH};
 pub use server::new_client;
 
 pub use crate::schemas::calculator_capnp::calculator::Client as Calculator;

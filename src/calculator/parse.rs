@@ -15,11 +15,23 @@ use std::fmt;
 use super::ops;
 use crate::schemas::calculator_capnp::calculator::Operator;
 
-/// The deepest tree [`parse`] builds. Each level of the tree is a `call` nested in the request
-/// message, and the server reads requests with capnp's default nesting limit of 64 pointers, of
-/// which one level of the tree uses two (a struct and a list); 24 leaves room for the request's
-/// own pointers and is measured in `tests/calculator.rs`.
+/// The deepest tree one `evaluate` message carries. Each level of the tree is a `call` nested in
+/// the request message, and the server reads requests with capnp's default nesting limit of 64
+/// pointers, of which one level of the tree uses two (a struct and a list); 24 leaves room for
+/// the request's own pointers and is measured in `tests/calculator.rs`.
+///
+/// [`evaluate`](super::evaluate) sends a deeper tree as several pipelined `evaluate` calls: a
+/// subtree that would reach past this depth is evaluated on its own and its `Value` used in its
+/// place as a `previousResult`. The server computes exactly what one message would have asked
+/// for (the same operations in the same order, so the same floating-point result), and it is
+/// still one round trip.
 pub const MAX_DEPTH: usize = 24;
+
+/// The deepest tree [`parse`] builds, e.g. a chain of 1 024 numbers joined by operators (each
+/// operator of a left-to-right chain is one level). Evaluating, printing and dropping a tree
+/// recurse once per level, so this keeps them well within a thread's stack; longer chains are
+/// refused with a message naming the limit.
+pub const MAX_TREE_DEPTH: usize = 1024;
 
 /// How many parentheses and unary minus signs may nest, whatever the tree depth: bounds the
 /// parser's recursion on hostile input such as a million `(`.
@@ -91,7 +103,8 @@ impl ParseError {
 ///
 /// # Errors
 /// [`ParseError`] naming the column of the first problem: an unexpected character, a missing
-/// operand or parenthesis, a malformed number, or a tree deeper than [`MAX_DEPTH`].
+/// operand or parenthesis, a malformed number, more than 256 nested parentheses and signs, or a
+/// tree deeper than [`MAX_TREE_DEPTH`].
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
     let mut parser = Parser {
         chars: input.chars().collect(),
@@ -229,12 +242,13 @@ impl Parser<'_> {
     }
 
     fn limit(&self, expr: Expr, at: usize) -> Result<Expr, ParseError> {
-        if expr.depth() > MAX_DEPTH {
+        if expr.depth() > MAX_TREE_DEPTH {
             Err(self.error_at(
                 at,
                 format!(
-                    "expression is nested too deeply (more than {MAX_DEPTH} levels); \
-                     split it into several evaluations"
+                    "expression is too long or nested too deeply (more than {MAX_TREE_DEPTH} \
+                     levels, e.g. a chain of {MAX_TREE_DEPTH} numbers); split it into several \
+                     evaluations"
                 ),
             ))
         } else {
@@ -362,16 +376,21 @@ mod tests {
 
     #[test]
     fn depth_is_bounded() {
-        let deep = format!("{}1{}", "(1 + ".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
-        assert!(error(&deep).message.contains("nested too deeply"));
-        let ok = format!(
-            "{}1{}",
-            "(1 + ".repeat(MAX_DEPTH - 1),
-            ")".repeat(MAX_DEPTH - 1)
-        );
-        assert_eq!(value(&ok), MAX_DEPTH as f64);
+        // Only the tree's depth counts, not how it is spelled: parentheses and chains alike.
+        let deep = format!("{}1{}", "(1 + ".repeat(200), ")".repeat(200));
+        assert_eq!(value(&deep), 201.0);
         let long_sum = vec!["1"; MAX_DEPTH + 1].join(" + ");
-        assert!(parse(&long_sum).is_err());
+        assert_eq!(value(&long_sum), (MAX_DEPTH + 1) as f64);
+        let longest = vec!["1"; MAX_TREE_DEPTH].join(" + ");
+        let tree = parse(&longest).expect("a chain at the limit parses");
+        assert_eq!(tree.depth(), MAX_TREE_DEPTH);
+        assert_eq!(tree.eval(), MAX_TREE_DEPTH as f64);
+        // Printing and dropping recurse once per level too: fine at the limit.
+        assert_eq!(tree.to_string().matches('(').count(), MAX_TREE_DEPTH - 1);
+        drop(tree);
+        let too_long = vec!["1"; MAX_TREE_DEPTH + 1].join(" - ");
+        let e = error(&too_long);
+        assert!(e.message.contains("more than 1024 levels"), "{e}");
         let parens = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
         assert!(error(&parens).message.contains("nested parentheses"));
         assert!(error(&"-".repeat(100_000))

@@ -78,7 +78,9 @@ impl Connector {
         }
     }
 
-    /// capnp's limits for reading the server's messages. Default: `ReaderOptions::new()`.
+    /// capnp's limits for reading the server's messages: the traversal limit is the largest message
+    /// accepted, and each is read with [`crate::TRAVERSALS_PER_MESSAGE`] times that as its
+    /// traversal budget (as on the server). Default: `ReaderOptions::new()`.
     pub fn with_reader_options(mut self, options: capnp::message::ReaderOptions) -> Self {
         self.reader_options = options;
         self

@@ -107,6 +107,11 @@ fn explain_alert(alert: AlertDescription) -> String {
             "the server rejected our client certificate ({alert:?}); it must be signed by a CA \
              the server trusts"
         ),
+        AlertDescription::UnsupportedCertificate => format!(
+            "the server rejected our client certificate ({alert:?}): its extended key usage does \
+             not allow client authentication (is it a server certificate? a client certificate \
+             needs the clientAuth purpose)"
+        ),
         AlertDescription::ProtocolVersion => {
             format!("the server refused the TLS version ({alert:?}); it may require TLS 1.3")
         }

@@ -103,7 +103,9 @@ impl Decoder for MessageCodec {
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, FramingError> {
         let table = match self.table.take() {
             Some(table) => table,
-            None => match table::parse(src, &self.limits)? {
+            None => match table::parse(src, &self.limits)
+                .map_err(|e| first_bytes_error(e, self.stats.messages, src))?
+            {
                 Parsed::Need(n) => {
                     src.reserve(n.saturating_sub(src.len()));
                     return Ok(None);
@@ -144,6 +146,20 @@ impl Decoder for MessageCodec {
             received: src.len(),
             expected,
         })
+    }
+}
+
+/// A header that breaks the segment limit at the very start of a stream is usually another
+/// protocol's text (see [`super::banner`]): say so instead of quoting an absurd segment count.
+fn first_bytes_error(e: FramingError, decoded: u64, head: &[u8]) -> FramingError {
+    match e {
+        FramingError::TooManySegments { .. } if decoded == 0 => {
+            match super::banner::recognise(head) {
+                Some(protocol) => FramingError::NotCapnp { protocol },
+                None => e,
+            }
+        }
+        e => e,
     }
 }
 

@@ -66,6 +66,15 @@ pub enum FramingError {
         /// The header's 8 bytes, read as a little-endian number.
         header: u64,
     },
+    /// The first bytes of the stream are not Cap'n Proto but another protocol's (an HTTP
+    /// response, a TLS record, an SSH or SMTP banner, other text): the peer is not a Cap'n Proto
+    /// peer at all, so retrying will not help; check the address. Reported instead of
+    /// [`FramingError::TooManySegments`] for the first message only.
+    #[error("the peer does not speak Cap'n Proto (it sent what looks like {protocol})")]
+    NotCapnp {
+        /// What the bytes look like.
+        protocol: super::ForeignProtocol,
+    },
     /// Reading or writing failed.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),

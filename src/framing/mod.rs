@@ -62,6 +62,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod banner;
 mod codec;
 mod error;
 mod io;
@@ -76,6 +77,7 @@ mod transport;
 #[cfg(feature = "zmq")]
 mod zmq;
 
+pub use banner::ForeignProtocol;
 pub use codec::{CodecStats, MessageCodec};
 pub use error::FramingError;
 pub use io::{

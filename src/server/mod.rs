@@ -21,7 +21,7 @@ mod worker;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -151,6 +151,11 @@ pub(crate) struct Shared {
     closed: AtomicU64,
     active: AtomicUsize,
     registry: Mutex<Vec<(ConnectionInfo, Arc<Counters>)>>,
+    /// Taken while `closed` changes the counters and by [`ServerHandle::wait_idle`] while it
+    /// checks them, so the notification below cannot fall between its check and its wait.
+    idle_lock: Mutex<()>,
+    /// Notified when the last active connection is counted closed.
+    idle: Condvar,
 }
 
 impl Shared {
@@ -161,10 +166,14 @@ impl Shared {
     }
 
     pub(crate) fn closed(&self, id: u64) {
-        self.closed.fetch_add(1, Relaxed);
-        self.active.fetch_sub(1, Relaxed);
         if let Ok(mut registry) = self.registry.lock() {
             registry.retain(|(info, _)| info.id != id);
+        }
+        // A poisoned lock only means a waiter panicked; the counters must move regardless.
+        let _guard = self.idle_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.closed.fetch_add(1, Relaxed);
+        if self.active.fetch_sub(1, Relaxed) == 1 {
+            self.idle.notify_all();
         }
     }
 }
@@ -217,12 +226,45 @@ impl ServerHandle {
     }
 
     /// Server-wide totals.
+    ///
+    /// The counts lag the clients: a client's `close().await` returns once *its* side is done,
+    /// while the server counts the connection closed when its worker has seen the end of the
+    /// stream and dropped the connection, a moment later. So `active` can still include a
+    /// client that has already closed; use [`ServerHandle::wait_idle`] to wait for the count.
     pub fn stats(&self) -> ServerStats {
         ServerStats {
             accepted: self.shared.accepted.load(Relaxed),
             rejected: self.shared.rejected.load(Relaxed),
             active: self.shared.active.load(Relaxed) as u64,
             closed: self.shared.closed.load(Relaxed),
+        }
+    }
+
+    /// Blocks until no connection is active (as [`ServerStats::active`] counts them) or `timeout`
+    /// has passed; returns whether the server is idle. Wakes as soon as the last connection is
+    /// counted closed (no polling), so tests and tools can wait for the server to catch up with
+    /// clients that have closed, instead of sleeping. Returns at once when already idle.
+    ///
+    /// Blocking: call it outside async code (or from `spawn_blocking`).
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut guard = self
+            .shared
+            .idle_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        loop {
+            if self.shared.active.load(Relaxed) == 0 {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            guard = match self.shared.idle.wait_timeout(guard, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
         }
     }
 
@@ -345,6 +387,8 @@ impl Server {
             closed: AtomicU64::new(0),
             active: AtomicUsize::new(0),
             registry: Mutex::new(Vec::new()),
+            idle_lock: Mutex::new(()),
+            idle: Condvar::new(),
         });
         let factory: Factory = Arc::new(bootstrap);
         let mut handle = ServerHandle {

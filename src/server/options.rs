@@ -131,15 +131,19 @@ impl Options {
     }
 
     /// capnp's limits for reading peers' messages (traversal limit in words, nesting limit).
+    /// The traversal limit is the largest message a peer may send (checked on its header); each
+    /// message is then read with a traversal budget of [`crate::TRAVERSALS_PER_MESSAGE`] times
+    /// that, since capnp-rpc and the method each read a call's parameters.
     /// Default: `ReaderOptions::new()` (8 Mi words = 64 MiB, nesting 64).
     pub fn with_reader_options(mut self, options: ReaderOptions) -> Self {
         self.reader_options = options;
         self
     }
 
-    /// The largest message a peer may send, in bytes (rounded down to 8-byte words): sets the
-    /// traversal limit. A larger message is refused before its body is read, logged, and the
-    /// peer's connection is aborted with an `Overloaded` error naming the limit. Default: 64 MiB.
+    /// The largest message a peer may send, in bytes of segment data (rounded down to 8-byte
+    /// words): sets the traversal limit (see [`Options::with_reader_options`]). A larger message
+    /// is refused before its body is read, logged, and the peer's connection is aborted with an
+    /// `Overloaded` error naming the limit; a smaller one is read in full. Default: 64 MiB.
     pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
         self.reader_options.traversal_limit_in_words = Some((bytes / 8).max(1));
         self

@@ -69,14 +69,14 @@ pub(crate) struct Bench {
     #[arg(long, value_name = "N", default_value_t = 1)]
     runs: usize,
     /// Measure the server at this address instead of an in-process one.
-    #[arg(long, short, value_name = "ADDR")]
+    #[arg(long, short, value_name = "HOST:PORT", value_parser = crate::units::parse_host_port)]
     connect: Option<String>,
     /// With --connect: the server's process id, to report its CPU time per call.
     #[arg(long, value_name = "PID", requires = "connect")]
     pid: Option<u32>,
     /// Worker threads of the in-process server (default 1; for compare, the N of "windlass Nw":
     /// one per core).
-    #[arg(long, value_name = "N", conflicts_with = "connect")]
+    #[arg(long, value_name = "N", conflicts_with = "connect", value_parser = crate::units::parse_workers)]
     workers: Option<usize>,
     /// compare: the Python with pycapnp 2.x that runs tests/interop/calc_server.py (default:
     /// $WINDLASS_PYTHON, else target/pyenv/bin/python if present; pycapnp is skipped without).
@@ -92,7 +92,7 @@ pub(crate) struct Bench {
     bare: bool,
     /// framing: leave out messages larger than this (bytes, or with a KiB or MiB suffix, e.g.
     /// 64KiB; default: none left out, up to 16MiB).
-    #[arg(long, value_name = "SIZE", value_parser = framing::parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
     max_size: Option<usize>,
     /// Pin threads to CPUs, the same way for every contender: auto (the default: on Linux with
     /// at least 2 CPUs allowed), on (warn when it cannot be done) or off. The load generator

@@ -53,46 +53,82 @@ impl std::fmt::Display for Check {
     }
 }
 
+/// How long each check of [`run`] may take.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Runs every check in order against `calc` and returns their outcomes. A failing check does
-/// not stop the others.
+/// not stop the others; each may take [`CHECK_TIMEOUT`].
 pub async fn run(calc: &Calculator) -> Vec<Check> {
+    run_with_timeout(calc, CHECK_TIMEOUT).await
+}
+
+/// [`run`], with each check failing once it has taken `timeout` (its calls are then cancelled),
+/// so a server that accepts and never answers cannot hang the demo.
+pub async fn run_with_timeout(calc: &Calculator, timeout: Duration) -> Vec<Check> {
+    let check = Checker(timeout);
     let mut checks = Vec::new();
-    checks.push(check("literal 123", 123.0, literal(calc)).await);
+    checks.push(check.run("literal 123", 123.0, literal(calc)).await);
     checks.push(
-        check(
-            "123 + 45 - 67 with pipelined operators",
-            101.0,
-            arithmetic(calc),
-        )
-        .await,
+        check
+            .run(
+                "123 + 45 - 67 with pipelined operators",
+                101.0,
+                arithmetic(calc),
+            )
+            .await,
     );
     checks.push(
-        check(
-            "pipelined previousResult: (4 * 6) + 3",
-            27.0,
-            previous_result(calc),
-        )
-        .await,
+        check
+            .run(
+                "pipelined previousResult: (4 * 6) + 3",
+                27.0,
+                previous_result(calc),
+            )
+            .await,
     );
     checks.push(
-        check(
-            "defFunction f(12, 34) + g(21) = 1234 + 4244",
-            5478.0,
-            functions(calc),
-        )
-        .await,
+        check
+            .run(
+                "defFunction f(12, 34) + g(21) = 1234 + 4244",
+                5478.0,
+                functions(calc),
+            )
+            .await,
     );
-    checks.push(check("client callback pow(2, 4 + 5)", 512.0, callback(calc)).await);
-    checks.push(check("parsed \"(4 + 5) * 3 - 1 / 2\"", 26.5, parsed(calc)).await);
+    checks.push(
+        check
+            .run("client callback pow(2, 4 + 5)", 512.0, callback(calc))
+            .await,
+    );
+    checks.push(
+        check
+            .run("parsed \"(4 + 5) * 3 - 1 / 2\"", 26.5, parsed(calc))
+            .await,
+    );
     checks
 }
 
-async fn check<F>(name: &'static str, expected: f64, work: F) -> Check
+/// Runs checks with one timeout each.
+struct Checker(Duration);
+
+impl Checker {
+    async fn run<F>(&self, name: &'static str, expected: f64, work: F) -> Check
+    where
+        F: Future<Output = Result<f64, Error>>,
+    {
+        check(name, expected, work, self.0).await
+    }
+}
+
+async fn check<F>(name: &'static str, expected: f64, work: F, timeout: Duration) -> Check
 where
     F: Future<Output = Result<f64, Error>>,
 {
     let start = Instant::now();
-    let outcome = work.await.map_err(|e| e.to_string());
+    let outcome = match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {timeout:?} (demo --timeout)")),
+    };
     Check {
         name,
         expected,

@@ -1,9 +1,11 @@
 //! `windlass-calc`: serve the Calculator on a TCP port, evaluate expressions against one, or run
 //! the demo (the default).
 
+mod args;
 mod bench_args;
 #[cfg(feature = "tls")]
 mod tls_args;
+mod units;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -15,6 +17,8 @@ use tracing_subscriber::EnvFilter;
 use windlass::calculator;
 use windlass::client::{Connection, Connector};
 use windlass::server::{ConnectionInfo, Options};
+
+use units::{parse_duration, parse_host_port, parse_size, parse_workers};
 
 /// Cap'n Proto Calculator server and client, wire-compatible with the calculator samples of
 /// C++ capnproto and pycapnp.
@@ -37,7 +41,8 @@ enum Command {
     /// --tls-cert and --tls-key it serves TLS and prints the certificate's SHA-256 fingerprint.
     Serve {
         /// Address to listen on; port 0 picks a free port (the log says which).
-        #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "ADDR")]
+        #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "HOST:PORT",
+              value_parser = parse_host_port)]
         listen: String,
         #[command(flatten)]
         runtime: RuntimeArgs,
@@ -49,11 +54,14 @@ enum Command {
     ///
     /// Supports + - * /, parentheses, unary minus and decimal numbers, e.g.
     /// `windlass-calc eval --connect 127.0.0.1:4000 "(4 + 5) * 3 - 1 / 2"` prints 26.5.
+    /// Chains of any length up to 1024 numbers work (a tree deeper than one message may nest
+    /// is sent as several pipelined calls, with the same result).
     Eval {
         #[command(flatten)]
         client: ClientArgs,
-        /// The expression. Quote it so the shell leaves `*` and parentheses alone.
-        #[arg(allow_hyphen_values = true)]
+        /// The expression. Quote it so the shell leaves `*` and parentheses alone. One that
+        /// starts with a minus sign works as it is when a digit, `.`, `(` or a space follows
+        /// the sign (`"-3 + 4"`, `"-(1 + 2)"`); anything else after `--` (`eval -- "-x"`).
         expression: String,
         /// Also print the parsed tree.
         #[arg(long, short)]
@@ -67,11 +75,22 @@ enum Command {
     Demo {
         /// Run the checks against this server instead of an in-process one (plain TCP unless
         /// TLS options are given).
-        #[arg(long, short, value_name = "ADDR")]
+        #[arg(long, short, value_name = "HOST:PORT", value_parser = parse_host_port)]
         connect: Option<String>,
-        /// Use plain TCP for the in-process server, to compare with TLS.
+        /// Use plain TCP for the in-process server, to compare with TLS. Refused together with
+        /// --connect or any TLS option.
         #[arg(long, conflicts_with = "connect")]
+        #[cfg_attr(
+            feature = "tls",
+            arg(conflicts_with_all = [
+                "tls", "ca", "server_name", "client_cert", "client_key", "pin_sha256", "tls13_only"
+            ])
+        )]
         plain: bool,
+        /// How long each check may take before it fails (a server that accepts and never
+        /// answers must not hang the demo).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+        timeout: Duration,
         #[cfg(feature = "tls")]
         #[command(flatten)]
         tls: tls_args::ConnectTls,
@@ -79,11 +98,15 @@ enum Command {
     Bench(bench_args::Bench),
 }
 
+/// The default of `eval --timeout` and `demo --timeout` (keep in step with their
+/// `default_value`): generous for any real server, short enough that a silent one is noticed.
+const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Server runtime limits. Durations take a unit: 500ms, 10s, 2m.
 #[derive(Args)]
 struct RuntimeArgs {
-    /// Worker threads (default: one per core).
-    #[arg(long, value_name = "N")]
+    /// Worker threads, at least 1 (default: one per core).
+    #[arg(long, value_name = "N", value_parser = parse_workers)]
     workers: Option<usize>,
     /// Connections open at once; one more is refused at once with an Overloaded error.
     #[arg(long, value_name = "N", default_value_t = windlass::server::DEFAULT_MAX_CONNECTIONS)]
@@ -94,9 +117,10 @@ struct RuntimeArgs {
     /// How long a TLS handshake may take.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     handshake_timeout: Duration,
-    /// The largest message a client may send, in bytes (default: 64 MiB); a larger one is refused
-    /// with an Overloaded error before it is read.
-    #[arg(long, value_name = "BYTES")]
+    /// The largest message a client may send (bytes, or with a KiB, MiB or GiB suffix, e.g.
+    /// 1MiB; default: 64MiB); a larger one is refused with an Overloaded error that names the
+    /// limit, before it is read.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_message_bytes: Option<usize>,
     /// At shutdown, how long calls in flight may take to finish.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
@@ -120,42 +144,20 @@ impl RuntimeArgs {
     }
 }
 
-/// Parses `500ms`, `10s`, `2m`, `1h` (a bare number is seconds).
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (examples: 500ms, 10s, 2m)"))?;
-    let seconds = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown unit `{other}` in `{text}` (use ms, s, m or h)"
-            ))
-        }
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
-}
-
 /// Where and how a client connects.
 #[derive(Args)]
 struct ClientArgs {
-    /// Server address (HOST:PORT).
-    #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "ADDR")]
+    /// Server address.
+    #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "HOST:PORT",
+          value_parser = parse_host_port)]
     connect: String,
     /// How long connecting may take.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     connect_timeout: Duration,
-    /// How long the call may take; it is cancelled on the server when the time is up.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    timeout: Option<Duration>,
+    /// How long the call may take once connected; it is cancelled on the server when the time
+    /// is up (so a server that accepts and never answers cannot hang eval).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    timeout: Duration,
     #[cfg(feature = "tls")]
     #[command(flatten)]
     tls: tls_args::ConnectTls,
@@ -173,10 +175,13 @@ impl ClientArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args::protect_negative_expression::<Cli>(
+        std::env::args_os().collect(),
+    ));
     let command = cli.command.unwrap_or(Command::Demo {
         connect: None,
         plain: false,
+        timeout: DEFAULT_CALL_TIMEOUT,
         #[cfg(feature = "tls")]
         tls: tls_args::ConnectTls::default(),
     });
@@ -241,13 +246,14 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
         Command::Demo {
             connect,
             plain,
+            timeout,
             #[cfg(feature = "tls")]
             tls,
         } => {
             let client = ClientArgs {
                 connect: connect.clone().unwrap_or_default(),
                 connect_timeout: windlass::client::DEFAULT_CONNECT_TIMEOUT,
-                timeout: None,
+                timeout,
                 #[cfg(feature = "tls")]
                 tls,
             };
@@ -332,12 +338,8 @@ async fn eval(
     }
     let conn = client.connector()?.connect().await?;
     let calc: calculator::Calculator = conn.bootstrap();
-    let value = match client.timeout {
-        Some(timeout) => {
-            windlass::client::with_timeout(timeout, calculator::evaluate(&calc, &expr)).await?
-        }
-        None => calculator::evaluate(&calc, &expr).await?,
-    };
+    let value =
+        windlass::client::with_timeout(client.timeout, calculator::evaluate(&calc, &expr)).await?;
     println!("{value}");
     drop(calc);
     conn.close().await?;
@@ -364,7 +366,7 @@ async fn demo(
         (connector.connect().await?, transport)
     };
     println!("windlass demo: Calculator at {} ({transport})", conn.peer());
-    let checks = run_checks(&conn).await;
+    let checks = run_checks(&conn, client.timeout).await;
     conn.close().await?;
     if let Some(server) = server {
         server.shutdown()?;
@@ -398,9 +400,9 @@ fn in_process(
     Ok((Options::new(), connector, "plain TCP"))
 }
 
-async fn run_checks(conn: &Connection) -> ExitCode {
+async fn run_checks(conn: &Connection, timeout: Duration) -> ExitCode {
     let calc: calculator::Calculator = conn.bootstrap();
-    let checks = windlass_calc::demo::run(&calc).await;
+    let checks = windlass_calc::demo::run_with_timeout(&calc, timeout).await;
     for check in &checks {
         println!("{check}");
     }
@@ -410,23 +412,5 @@ async fn run_checks(conn: &Connection) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5 parsecs")
-            .unwrap_err()
-            .contains("unknown unit"));
-        assert!(parse_duration("-1s").is_err());
     }
 }

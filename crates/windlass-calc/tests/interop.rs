@@ -3,9 +3,10 @@
 //! ZeroMQ segment transport against pyzmq.
 //!
 //! The peers are Python scripts of ours in `tests/interop/`, run with the interpreter named by
-//! `WINDLASS_PYTHON` (a venv with `pycapnp`; `.ci/run` makes one). Without it every test here is
-//! skipped with a printed reason, so `cargo test` passes on a machine without Python; with
-//! `WINDLASS_REQUIRE_INTEROP=1` (as in CI) a skip is a failure. See `docs/interop.md`.
+//! `WINDLASS_PYTHON` (a venv with `pycapnp`; `.ci/run` makes one). Whether they run is decided
+//! when they are built: `build.rs` sets `cfg(interop)` when `WINDLASS_PYTHON` is set, and without
+//! it every test here is `#[ignore]`d with the reason, so `cargo test` reports them as ignored,
+//! not as passed. CI sets it and fails if any interop test is ignored. See `docs/interop.md`.
 
 #[path = "interop/harness.rs"]
 mod harness;
@@ -17,18 +18,10 @@ mod serialization;
 #[path = "interop/zmq.rs"]
 mod zmq;
 
-/// The ZeroMQ tests need `--features zmq`; without it, say so (and fail where interop is
-/// required, so CI cannot silently drop them).
+/// The ZeroMQ tests need `--features zmq`; without it this stands in for them, ignored with the
+/// command that runs them (CI builds the interop tests with the feature and allows no ignored
+/// test).
 #[cfg(not(feature = "zmq"))]
 #[test]
-fn zeromq_segment_transport_needs_the_zmq_feature() {
-    if harness::python("ZeroMQ segment transport <-> pyzmq").is_some() {
-        assert!(
-            std::env::var(harness::REQUIRE_VAR).map_or(true, |v| v != "1"),
-            "{}=1: run with --features zmq so the ZeroMQ interop tests are built",
-            harness::REQUIRE_VAR
-        );
-        let line = "SKIPPED ZeroMQ segment transport <-> pyzmq: build with --features zmq\n";
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
-    }
-}
+#[ignore = "the ZeroMQ interop tests need --features zmq (and WINDLASS_PYTHON; docs/interop.md)"]
+fn zeromq_segment_transport_needs_the_zmq_feature() {}

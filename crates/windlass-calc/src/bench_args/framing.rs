@@ -52,37 +52,3 @@ pub(super) fn run(args: &Bench) -> ExitCode {
         Err(e) => report_error(&e),
     }
 }
-
-/// `1024`, `64KiB`, `16MiB` (also `K`, `KB`, `M`, `MB`: powers of 1024 all the same).
-pub(super) fn parse_size(text: &str) -> Result<usize, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let shift = match &lower[digits.len()..] {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        other => return Err(format!("unknown unit {other:?}: use KiB or MiB")),
-    };
-    let number: usize = digits
-        .trim()
-        .parse()
-        .map_err(|e| format!("{text:?} is not a size: {e}"))?;
-    number
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("{text} is too large"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_take_binary_units() {
-        assert_eq!(parse_size("1024"), Ok(1024));
-        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
-        assert_eq!(parse_size("16 MiB"), Ok(16 << 20));
-        assert_eq!(parse_size("2k"), Ok(2048));
-        assert!(parse_size("3 GiB").is_err());
-        assert!(parse_size("KiB").is_err());
-    }
-}

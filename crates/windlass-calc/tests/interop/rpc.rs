@@ -29,10 +29,12 @@ fn python_client_passes(python: &std::path::Path, addr: &str, args: &[&str], che
 // ---- their client, our server ----------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn pycapnp_client_runs_the_reference_scenario_and_gets_our_errors_intact() {
-    let Some(python) = python("pycapnp client -> windlass serve (TCP)") else {
-        return;
-    };
+    let python = python("pycapnp client -> windlass serve (TCP)");
     let (_server, addr) = windlass_server(&[]);
     python_client_passes(
         &python,
@@ -44,10 +46,12 @@ fn pycapnp_client_runs_the_reference_scenario_and_gets_our_errors_intact() {
 
 #[cfg(feature = "tls")] // the CLI's TLS flags exist only with it
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn pycapnp_client_over_tls_trusting_our_dev_ca() {
-    let Some(python) = python("pycapnp client -> windlass serve (TLS)") else {
-        return;
-    };
+    let python = python("pycapnp client -> windlass serve (TLS)");
     let (key, crt) = (cert("server.key"), cert("server.crt"));
     let (_server, addr) = windlass_server(&["--tls-cert", &crt, "--tls-key", &key]);
     let ca = cert("ca.crt");
@@ -64,10 +68,12 @@ fn pycapnp_client_over_tls_trusting_our_dev_ca() {
 
 #[cfg(feature = "tls")] // the CLI's TLS flags exist only with it
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn pycapnp_client_over_mutual_tls_with_a_client_certificate() {
-    let Some(python) = python("pycapnp client -> windlass serve (mutual TLS)") else {
-        return;
-    };
+    let python = python("pycapnp client -> windlass serve (mutual TLS)");
     let (key, crt, ca) = (cert("server.key"), cert("server.crt"), cert("ca.crt"));
     let serve = ["--tls-cert", &crt, "--tls-key", &key, "--client-ca", &ca];
     let (_server, addr) = windlass_server(&serve);
@@ -86,10 +92,12 @@ fn pycapnp_client_over_mutual_tls_with_a_client_certificate() {
 /// A pycapnp client that dies while our server is calling back into it (a socket closed
 /// mid-call, no Abort message) costs the server nothing: the next client gets full service.
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn a_pycapnp_client_dying_mid_callback_does_not_hurt_the_server() {
-    let Some(python) = python("pycapnp client dies mid-callback -> windlass serve") else {
-        return;
-    };
+    let python = python("pycapnp client dies mid-callback -> windlass serve");
     let (_server, addr) = windlass_server(&[]);
     for _ in 0..3 {
         let out = run(
@@ -121,10 +129,12 @@ fn oversized_call(python: &std::path::Path, addr: &str) -> String {
 /// A message over `--max-message-bytes` is refused and ends that connection only: the server
 /// serves the next client in full.
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn a_pycapnp_message_over_the_size_limit_is_refused_and_the_server_carries_on() {
-    let Some(python) = python("pycapnp oversized message -> windlass serve") else {
-        return;
-    };
+    let python = python("pycapnp oversized message -> windlass serve");
     let (_server, addr) = windlass_server(&["--max-message-bytes", "100000"]);
     oversized_call(&python, &addr);
     python_client_passes(&python, &addr, &[], SCENARIO_CHECKS);
@@ -135,10 +145,12 @@ fn a_pycapnp_message_over_the_size_limit_is_refused_and_the_server_carries_on() 
 /// so the kernel does not answer with a reset that destroys the `Abort` (pycapnp would then
 /// report `[Errno 32] Broken pipe` instead).
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn a_pycapnp_message_over_the_size_limit_is_always_explained() {
-    let Some(python) = python("pycapnp oversized message explained -> windlass serve") else {
-        return;
-    };
+    let python = python("pycapnp oversized message explained -> windlass serve");
     let (_server, addr) = windlass_server(&["--max-message-bytes", "100000"]);
     for attempt in 0..20 {
         let stdout = oversized_call(&python, &addr);
@@ -152,10 +164,12 @@ fn a_pycapnp_message_over_the_size_limit_is_always_explained() {
 /// Several pycapnp clients at once against a server with two worker threads: connections handed
 /// to different workers, each with its own callbacks into its own Python process.
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn pycapnp_clients_in_parallel_against_a_multi_worker_server() {
-    let Some(python) = python("pycapnp clients in parallel -> windlass serve --workers 2") else {
-        return;
-    };
+    let python = python("pycapnp clients in parallel -> windlass serve --workers 2");
     let (_server, addr) = windlass_server(&["--workers", "2"]);
     let clients: Vec<Process> = (0..4)
         .map(|i| {
@@ -178,10 +192,12 @@ fn pycapnp_clients_in_parallel_against_a_multi_worker_server() {
 /// A control: the two Python scripts agree with each other, so a failure of either against
 /// windlass is about windlass (or pycapnp), not about the scripts.
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn pycapnp_client_and_pycapnp_server_agree() {
-    let Some(python) = python("pycapnp client -> pycapnp server (control)") else {
-        return;
-    };
+    let python = python("pycapnp client -> pycapnp server (control)");
     let (_server, addr) = python_server(&python, &[]);
     python_client_passes(&python, &addr, &[], SCENARIO_CHECKS);
 }
@@ -222,20 +238,24 @@ fn windlass_cli_passes(addr: &str, client_args: &[&str]) {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn windlass_eval_and_demo_against_a_pycapnp_server() {
-    let Some(python) = python("windlass-calc -> pycapnp server (TCP)") else {
-        return;
-    };
+    let python = python("windlass-calc -> pycapnp server (TCP)");
     let (_server, addr) = python_server(&python, &[]);
     windlass_cli_passes(&addr, &[]);
 }
 
 #[cfg(feature = "tls")] // the CLI's TLS flags exist only with it
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn windlass_eval_and_demo_against_a_pycapnp_server_over_tls() {
-    let Some(python) = python("windlass-calc -> pycapnp server (TLS)") else {
-        return;
-    };
+    let python = python("windlass-calc -> pycapnp server (TLS)");
     let (key, crt, ca) = (cert("server.key"), cert("server.crt"), cert("ca.crt"));
     let (_server, addr) = python_server(&python, &["--tls-cert", &crt, "--tls-key", &key]);
     // The certificate names 127.0.0.1, so the default server name (the host) verifies...
@@ -254,10 +274,12 @@ fn windlass_eval_and_demo_against_a_pycapnp_server_over_tls() {
 
 #[cfg(feature = "tls")] // the CLI's TLS flags exist only with it
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn windlass_eval_against_a_pycapnp_server_requiring_client_certificates() {
-    let Some(python) = python("windlass-calc -> pycapnp server (mutual TLS)") else {
-        return;
-    };
+    let python = python("windlass-calc -> pycapnp server (mutual TLS)");
     let (key, crt, ca) = (cert("server.key"), cert("server.crt"), cert("ca.crt"));
     let serve = ["--tls-cert", &crt, "--tls-key", &key, "--client-ca", &ca];
     let (_server, addr) = python_server(&python, &serve);
@@ -286,10 +308,12 @@ fn windlass_eval_against_a_pycapnp_server_requiring_client_certificates() {
 /// demo scenario (with its Rust-side callback `Function`) and
 /// a burst of concurrent pipelined calls pass on the same connection afterwards.
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn windlass_library_client_against_a_pycapnp_server() {
-    let Some(python) = python("windlass library client -> pycapnp server") else {
-        return;
-    };
+    let python = python("windlass library client -> pycapnp server");
     let (_server, addr) = python_server(&python, &[]);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -372,10 +396,12 @@ fn windlass_library_client_against_a_pycapnp_server() {
 /// by its SHA-256 fingerprint, and refused under any other pin, with both fingerprints named.
 #[cfg(feature = "tls")]
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn windlass_eval_pins_a_pycapnp_server_with_a_self_signed_certificate() {
-    let Some(python) = python("windlass-calc --pin-sha256 -> pycapnp server (self-signed)") else {
-        return;
-    };
+    let python = python("windlass-calc --pin-sha256 -> pycapnp server (self-signed)");
     let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
         .expect("a self-signed certificate");
     let dir = crate::serialization::scratch("pin-self-signed");
@@ -412,10 +438,12 @@ fn windlass_eval_pins_a_pycapnp_server_with_a_self_signed_certificate() {
 /// TLS connection without a client certificate ends before the first answer.
 #[cfg(feature = "tls")]
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "set WINDLASS_PYTHON to a Python with pycapnp 2.x (docs/interop.md)"
+)]
 fn windlass_eval_without_a_client_certificate_is_told_to_add_one() {
-    let Some(python) = python("windlass-calc without client cert -> pycapnp server (mTLS)") else {
-        return;
-    };
+    let python = python("windlass-calc without client cert -> pycapnp server (mTLS)");
     let (key, crt, ca) = (cert("server.key"), cert("server.crt"), cert("ca.crt"));
     let serve = ["--tls-cert", &crt, "--tls-key", &key, "--client-ca", &ca];
     let (_server, addr) = python_server(&python, &serve);
