@@ -75,18 +75,6 @@ fn multi_thread_runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// Whether the server has counted every connection closed, within [`BOUND`] (polls a counter).
-fn idle(server: &windlass::ServerHandle) -> bool {
-    let deadline = std::time::Instant::now() + BOUND;
-    while server.stats().active > 0 {
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
-}
-
 #[test]
 fn sixty_four_tasks_on_a_multi_threaded_runtime_call_through_one_shared() {
     let home = HomeThread::spawn("test-home").expect("home thread");
@@ -339,7 +327,7 @@ fn connect_shared_serves_a_multi_threaded_app_and_closes() {
         calc.close().await.expect("clean close");
     });
     assert!(
-        idle(&server),
+        server.wait_idle(BOUND),
         "the connection is closed on the server: {:?}",
         server.stats()
     );
@@ -362,7 +350,7 @@ fn connect_shared_serves_a_multi_threaded_app_and_closes() {
             .expect("call");
         assert_eq!(v, 42.0);
     });
-    assert!(idle(&server), "{:?}", server.stats());
+    assert!(server.wait_idle(BOUND), "{:?}", server.stats());
     assert_eq!(server.stats().closed, 2);
 }
 
