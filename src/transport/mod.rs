@@ -15,7 +15,8 @@
 //!   are checked on the header, before memory is reserved.
 //! - **Watching costs a few loads per message.** Counters, idle detection, calls in flight and
 //!   redaction need each message's kind; it is read straight from the root pointer's bytes
-//!   (see [`message_tag`]) instead of through a validated `message::Reader`.
+//!   (see [`message_tag`](crate::instrument::message_tag)) instead of through a validated
+//!   `message::Reader`.
 //!
 //! The wire format is the standard stream framing, byte for byte what `capnp_rpc::twoparty`
 //! sends and receives (the interop tests talk to pycapnp/C++ through it).
