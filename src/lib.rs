@@ -14,6 +14,30 @@
 //! - [`calculator`]: the Calculator reference service, wire-compatible with the calculator
 //!   samples of C++ capnproto and pycapnp; [`schemas`] holds the generated code.
 //!
+//! A service author needs [`server`] or [`client`] (plus [`tls`]), the top-level re-exports
+//! ([`Server`], [`Connector`], [`Error`], …) and [`capnp`] / [`capnp_rpc`] for their own
+//! schema's generated code; [`framing`] is for moving Cap'n Proto messages without RPC, and
+//! [`calculator`] is a worked example as much as a service. Everything else is private.
+//!
+//! # Crates
+//!
+//! This crate is the root package of a Cargo workspace and the one a service depends on (plus
+//! `windlass-build` in its `build.rs`). The benchmarks and the CLI are member crates that depend
+//! on it, never the other way round. An arrow points at what a crate depends on:
+//!
+//! ```text
+//! windlass-build            build.rs helper: compiles .capnp schemas (capnpc), yours too
+//!   ▲ build-dep      ▲ build-dep
+//! windlass           windlass-addressbook     this crate │ the examples' address book model
+//!   ▲
+//! windlass-bench            load generator, compare against bare capnp-rpc, charts
+//!   ▲                ▲
+//! windlass-calc      windlass-grpc-bench      the binary (serve/eval/demo/bench) │ tonic
+//! ```
+//!
+//! `windlass-calc` and `windlass-grpc-bench` use `windlass` directly too. The bench crates and
+//! the address book are `publish = false`.
+//!
 //! # Quick start
 //!
 //! ```no_run

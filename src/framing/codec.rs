@@ -167,7 +167,7 @@ impl<S: ReaderSegments + ?Sized> Encoder<&S> for MessageCodec {
     type Error = FramingError;
 
     fn encode(&mut self, message: &S, dst: &mut BytesMut) -> Result<(), FramingError> {
-        let segments = table::checked_segments(message, &self.limits)?;
+        let segments = super::segments::checked_segments(message, &self.limits)?;
         let body: usize = segments.iter().map(|s| s.len()).sum();
         dst.reserve(table::table_bytes(segments.len()) + body);
         table::write(&segments, dst);

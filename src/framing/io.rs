@@ -132,7 +132,7 @@ pub fn write_message<W: Write + ?Sized, S: ReaderSegments + ?Sized>(
     message: &S,
     limits: &Limits,
 ) -> Result<(), FramingError> {
-    let segments = table::checked_segments(message, limits)?;
+    let segments = super::segments::checked_segments(message, limits)?;
     let table = table::to_vec(&segments);
     let mut slices = io_slices(&table, &segments);
     let mut slices = &mut slices[..];
@@ -166,7 +166,7 @@ where
     W: AsyncWrite + Unpin + ?Sized,
     S: ReaderSegments + ?Sized,
 {
-    let segments = table::checked_segments(message, limits)?;
+    let segments = super::segments::checked_segments(message, limits)?;
     let table = table::to_vec(&segments);
     write_all_vectored(writer, &mut io_slices(&table, &segments)).await?;
     Ok(())

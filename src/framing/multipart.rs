@@ -159,7 +159,7 @@ impl<S: ReaderSegments + ?Sized> Encoder<&S> for MultipartCodec {
     type Error = FramingError;
 
     fn encode(&mut self, message: &S, dst: &mut BytesMut) -> Result<(), FramingError> {
-        let frames = super::table::checked_segments(message, &self.limits)?;
+        let frames = super::segments::checked_segments(message, &self.limits)?;
         let headers = headers(&frames);
         let bytes: usize = frames.iter().map(|f| HEADER_BYTES + f.len()).sum();
         dst.reserve(bytes + WORD_BYTES * frames.len());

@@ -141,7 +141,7 @@ impl<S: ReaderSegments + ?Sized> Encoder<&S> for PackedCodec {
     type Error = FramingError;
 
     fn encode(&mut self, message: &S, dst: &mut BytesMut) -> Result<(), FramingError> {
-        let segments = table::checked_segments(message, &self.limits)?;
+        let segments = super::segments::checked_segments(message, &self.limits)?;
         let table = table::to_vec(&segments);
         let words = (table.len() + segments.iter().map(|s| s.len()).sum::<usize>()) / WORD_BYTES;
         // Worst case of packing: a 0xff tag, 8 bytes and a count for every word.

@@ -215,6 +215,28 @@ pub fn to_segments<S: ReaderSegments + ?Sized>(message: &S) -> Vec<&[u8]> {
     segments
 }
 
+/// Checks `message` against `limits` and returns its segments.
+pub(crate) fn checked_segments<'a, S: ReaderSegments + ?Sized>(
+    message: &'a S,
+    limits: &Limits,
+) -> Result<Vec<&'a [u8]>, FramingError> {
+    let segments = to_segments(message);
+    limits.check_segment_count(segments.len() as u64)?;
+    let total: u64 = segments.iter().map(|s| s.len() as u64).sum();
+    limits.check_message_bytes(total)?;
+    if let Some((index, s)) = segments
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.len() % WORD_BYTES != 0)
+    {
+        return Err(FramingError::SegmentNotWords {
+            index,
+            len: s.len(),
+        });
+    }
+    Ok(segments)
+}
+
 /// Owned copies of a message's segments, each in word-aligned memory: for transports that must
 /// own what they send (one copy, counted by the caller).
 pub fn to_owned_segments<S: ReaderSegments + ?Sized>(message: &S) -> Vec<Bytes> {

@@ -9,7 +9,6 @@
 //! then the segments back to back. This is what `capnp::serialize` and C++ `writeMessage` write.
 
 use bytes::BufMut;
-use capnp::message::ReaderSegments;
 
 use super::limits::WORD_BYTES;
 use super::{FramingError, Limits};
@@ -100,28 +99,6 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FramingError>
 fn read_u32(buf: &[u8], at: usize) -> Option<u32> {
     let bytes = buf.get(at..at + 4)?;
     Some(u32::from_le_bytes(bytes.try_into().ok()?))
-}
-
-/// Checks `message` against `limits` and returns its segments.
-pub(crate) fn checked_segments<'a, S: ReaderSegments + ?Sized>(
-    message: &'a S,
-    limits: &Limits,
-) -> Result<Vec<&'a [u8]>, FramingError> {
-    let segments = super::to_segments(message);
-    limits.check_segment_count(segments.len() as u64)?;
-    let total: u64 = segments.iter().map(|s| s.len() as u64).sum();
-    limits.check_message_bytes(total)?;
-    if let Some((index, s)) = segments
-        .iter()
-        .enumerate()
-        .find(|(_, s)| s.len() % WORD_BYTES != 0)
-    {
-        return Err(FramingError::SegmentNotWords {
-            index,
-            len: s.len(),
-        });
-    }
-    Ok(segments)
 }
 
 /// Writes the table for `segments` (already checked) to `out`.

@@ -115,7 +115,7 @@ impl SegmentSender for TcpSegmentSender {
         &mut self,
         message: &S,
     ) -> Result<(), TransportError> {
-        let frames = super::table::checked_segments(message, &self.limits)?;
+        let frames = super::segments::checked_segments(message, &self.limits)?;
         let headers = multipart::headers(&frames);
         let mut slices = multipart::io_slices(&headers, &frames);
         super::io::write_all_vectored(&mut self.writer, &mut slices).await?;

@@ -58,7 +58,7 @@ impl<S: SocketSend + Send> ZmqSegmentTransport<S> {
     ///
     /// Frames that are not a valid message within the limits, or the socket failed.
     pub async fn send_frames(&mut self, frames: Vec<Bytes>) -> Result<(), TransportError> {
-        super::table::checked_segments(&frames[..], &self.limits)?;
+        super::segments::checked_segments(&frames[..], &self.limits)?;
         let message = ZmqMessage::try_from(frames).map_err(|_| FramingError::NoSegments)?;
         self.socket.send(message).await?;
         Ok(())
@@ -70,7 +70,7 @@ impl<S: SocketSend + Send> SegmentSender for ZmqSegmentTransport<S> {
         &mut self,
         message: &M,
     ) -> Result<(), TransportError> {
-        super::table::checked_segments(message, &self.limits)?;
+        super::segments::checked_segments(message, &self.limits)?;
         self.send_frames(super::to_owned_segments(message)).await
     }
 }

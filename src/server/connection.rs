@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn, Instrument};
 
-use super::worker::Job;
+use super::job::Job;
 use super::{ConnectionInfo, Factory, Options, Phase, Shared, SHUTDOWN_DISCONNECT_GRACE};
 use crate::instrument::{End, Watch};
 use crate::rpc;

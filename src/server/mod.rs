@@ -16,6 +16,7 @@
 //! [`spawn_with`]); configure it with [`Options`]; stop it with [`ServerHandle::shutdown`].
 
 mod connection;
+mod job;
 mod options;
 mod worker;
 
@@ -583,7 +584,7 @@ impl Acceptor {
         self.shared.active.fetch_add(1, Relaxed);
         self.shared.accepted.fetch_add(1, Relaxed);
         worker.load.fetch_add(1, Relaxed);
-        if worker.tx.send(worker::Job { stream, peer, id }).is_err() {
+        if worker.tx.send(job::Job { stream, peer, id }).is_err() {
             // The worker is gone (it only exits at shutdown); undo the bookkeeping.
             worker.load.fetch_sub(1, Relaxed);
             self.shared.closed(id);

@@ -1,7 +1,6 @@
 //! A worker thread: a current-thread tokio runtime with a `LocalSet`, owning the connections the
 //! acceptor hands it.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread;
@@ -10,15 +9,9 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinSet, LocalSet};
 use tracing::{debug, info_span, Instrument};
 
+use super::job::Job;
 use super::{connection, Factory, Options, Phase, Shared};
 use crate::error::ServeError;
-
-/// An accepted connection on its way to a worker.
-pub(super) struct Job {
-    pub(super) stream: std::net::TcpStream,
-    pub(super) peer: SocketAddr,
-    pub(super) id: u64,
-}
 
 /// The acceptor's view of a worker: where to send connections and how many it has.
 pub(super) struct WorkerRef {

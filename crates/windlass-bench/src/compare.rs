@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::baseline::{raw_ping_pong, BareServer};
 use super::pin::warn_unpinned;
 use super::python::PythonServer;
+use super::svg::ChartError;
 use super::{measure, BenchError, InProcessServer, Mode, Placement, Plan, Report};
 
 /// One server (or the raw baseline) to compare.
@@ -260,7 +261,11 @@ pub fn summary_table(cells: &[Cell], mode: Mode, baseline: &str) -> String {
 
 /// SVG charts of `cells`, as (file name, SVG text): per mode, `calls-MODE.svg` (median calls/s,
 /// whiskers from the slowest to the fastest run) and `latency-MODE.svg` (median p50 and p99).
-pub fn plots(cells: &[Cell], modes: &[Mode]) -> Vec<(String, String)> {
+///
+/// # Errors
+///
+/// A chart that plotters could not draw.
+pub fn plots(cells: &[Cell], modes: &[Mode]) -> Result<Vec<(String, String)>, ChartError> {
     use super::svg::{bar_chart, Bar, Group};
     let mut files = Vec::new();
     for &mode in modes {
@@ -285,7 +290,7 @@ pub fn plots(cells: &[Cell], modes: &[Mode]) -> Vec<(String, String)> {
         let title = format!("{mode}: calls/s (median of {runs} runs, whiskers min–max)");
         files.push((
             format!("calls-{}.svg", mode.name()),
-            bar_chart(&title, "/s", &["calls/s"], &calls),
+            bar_chart(&title, "/s", &["calls/s"], &calls)?,
         ));
         let latency: Vec<Group> = in_mode
             .iter()
@@ -300,10 +305,10 @@ pub fn plots(cells: &[Cell], modes: &[Mode]) -> Vec<(String, String)> {
         let title = format!("{mode}: latency per call, µs (median of {runs} runs)");
         files.push((
             format!("latency-{}.svg", mode.name()),
-            bar_chart(&title, "µs", &["p50", "p99"], &latency),
+            bar_chart(&title, "µs", &["p50", "p99"], &latency)?,
         ));
     }
-    files
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -377,7 +382,7 @@ mod tests {
         assert_eq!(cells.len(), 2);
         assert_eq!(cells[0].calls_per_sec(), (150.0, 100.0, 200.0));
         let table = summary_table(&cells, Mode::Seq, "a");
-        let files = plots(&cells, &[Mode::Seq, Mode::Pipe { depth: 2 }]);
+        let files = plots(&cells, &[Mode::Seq, Mode::Pipe { depth: 2 }]).expect("charts");
         let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(names, ["calls-seq.svg", "latency-seq.svg"]);
         let b_row = table.lines().find(|l| l.starts_with("b ")).expect("row b");

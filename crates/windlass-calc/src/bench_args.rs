@@ -410,7 +410,14 @@ async fn run_compare(args: &Bench, duration: Duration, pinned: &Placement) -> Ex
         print_steal(ticks);
     }
     if let Some(dir) = &args.plot {
-        if let Err(e) = write_plots(dir, &compare::plots(&cells, &modes)) {
+        let files = match compare::plots(&cells, &modes) {
+            Ok(files) => files,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(e) = write_plots(dir, &files) {
             eprintln!("error: cannot write the charts into {}: {e}", dir.display());
             return ExitCode::FAILURE;
         }

@@ -395,7 +395,7 @@ fn run() -> Result<(), AnyError> {
     if let Some(dir) = plot {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        for (name, svg) in compare::plots(&cells, &modes) {
+        for (name, svg) in compare::plots(&cells, &modes).map_err(|e| e.to_string())? {
             // Beside `bench compare`'s charts in the same directory, not over them.
             let path = dir.join(format!("grpc-{name}"));
             std::fs::write(&path, svg)

@@ -1,0 +1,162 @@
+//! Reading: incoming bytes are decoded by [`MessageCodec`], so one `read` takes as many
+//! messages as the socket has and each message's segments are slices of that buffer, not
+//! copies; its limits are checked on the segment table, before memory is reserved.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use capnp::capability::Promise;
+use capnp::message::ReaderOptions;
+use capnp::Error;
+use futures::StreamExt;
+use tokio::io::AsyncRead;
+use tokio_util::codec::FramedRead;
+use tracing::warn;
+
+use crate::framing::{FramingError, Message, MessageCodec};
+use crate::instrument::{Counted, Watch};
+
+/// The decoding reader of a connection, in a slot a pending read takes it out of.
+pub(super) type Input<R> = Rc<RefCell<Option<FramedRead<Counted<R>, MessageCodec>>>>;
+
+/// The input of a connection reading `reader`, counted into `watch`'s counters. `options` bounds
+/// incoming messages: the traversal limit is also the largest message accepted, in bytes, so a
+/// message the RPC system would refuse anyway is refused before its body is read.
+pub(super) fn input<R: AsyncRead + Unpin>(
+    reader: R,
+    options: ReaderOptions,
+    watch: &Watch,
+) -> Input<R> {
+    let limits = crate::rpc::read_limits(options);
+    let reader = Counted::new(reader, watch.counters.clone());
+    Rc::new(RefCell::new(Some(FramedRead::new(
+        reader,
+        MessageCodec::with_limits(limits),
+    ))))
+}
+
+/// The next message from `input` (`Ok(None)` at a clean end of stream), shown to `watch`.
+///
+/// The read takes the decoder out of its slot and puts it back when it resolves, so the pending
+/// read holds the decoder but not the connection: the connection can end while a read waits.
+pub(super) fn receive<R: AsyncRead + Unpin + 'static>(
+    input: &Input<R>,
+    watch: &Rc<Watch>,
+    peer: capnp_rpc::rpc_twoparty_capnp::Side,
+) -> Promise<Option<Box<dyn capnp_rpc::IncomingMessage>>, Error> {
+    let Some(mut reader) = input.borrow_mut().take() else {
+        // Either the connection has ended or (never, with capnp-rpc 0.27) a second read
+        // was asked for while one is pending.
+        return Promise::err(Error::disconnected(
+            "the connection has no input: it has ended".into(),
+        ));
+    };
+    let slot = input.clone();
+    let watch = watch.clone();
+    Promise::from_future(async move {
+        let next = reader.next().await;
+        *slot.borrow_mut() = Some(reader);
+        match next {
+            Some(Ok(message)) => {
+                watch.saw_incoming(&message);
+                Ok(Some(Box::new(Incoming(message)) as Box<_>))
+            }
+            None => {
+                watch.closed();
+                Ok(None)
+            }
+            Some(Err(e)) => {
+                let e = crate::rpc::not_capnp_error(&e, peer).unwrap_or_else(|| read_error(e));
+                watch.fail(e.clone());
+                Err(e)
+            }
+        }
+    })
+}
+
+/// The error a read failure becomes: what the peer did wrong, in words that name the limit.
+fn read_error(e: FramingError) -> Error {
+    match e {
+        FramingError::Io(io) => Error::from(io),
+        FramingError::MessageTooLarge { bytes, max } => {
+            warn!(
+                limit_bytes = max,
+                bytes, "peer sent a message over the size limit; closing"
+            );
+            Error::overloaded(format!(
+                "message of {bytes} bytes is too large (this peer accepts at most {max} bytes per message)"
+            ))
+        }
+        FramingError::Truncated { .. } => Error {
+            kind: capnp::ErrorKind::PrematureEndOfFile,
+            extra: e.to_string(),
+        },
+        other => Error::failed(format!("bad message from the peer: {other}")),
+    }
+}
+
+/// A received message, as capnp-rpc sees it.
+struct Incoming(Message);
+
+impl capnp_rpc::IncomingMessage for Incoming {
+    fn get_body(&self) -> capnp::Result<capnp::any_pointer::Reader<'_>> {
+        self.0.get_root()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+    use crate::instrument::End;
+    use crate::transport::testing::{abort_bytes, accept, network, receive};
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn reads_messages_then_a_clean_end() {
+        let (mut network, mut theirs, _, watch) = network(ReaderOptions::new());
+        let mut connection = accept(&mut network);
+        for reason in ["one", "two"] {
+            let bytes = abort_bytes(reason);
+            theirs.write_all(&bytes).await.expect("write");
+        }
+        theirs.shutdown().await.expect("shutdown");
+        for _ in 0..2 {
+            let message = receive(connection.as_mut()).await.expect("read");
+            assert!(message.expect("a message").get_body().is_ok());
+        }
+        assert!(receive(connection.as_mut()).await.expect("clean").is_none());
+        assert_eq!(watch.counters.snapshot().messages_in, 2);
+        // The first Abort ended the connection, as far as the watch is concerned.
+        assert!(matches!(watch.end(), Some(End::Failed(_))));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_stream_cut_inside_a_message_is_a_premature_end() {
+        let (mut network, mut theirs, _, _) = network(ReaderOptions::new());
+        let mut connection = accept(&mut network);
+        let bytes = abort_bytes("cut short");
+        theirs
+            .write_all(&bytes[..bytes.len() - 8])
+            .await
+            .expect("write");
+        theirs.shutdown().await.expect("shutdown");
+        let error = receive(connection.as_mut()).await.err().expect("an error");
+        assert_eq!(error.kind, capnp::ErrorKind::PrematureEndOfFile, "{error}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_message_over_the_limit_is_overloaded_and_names_the_limit() {
+        let mut options = ReaderOptions::new();
+        options.traversal_limit_in_words(Some(128));
+        let (mut network, mut theirs, _, watch) = network(options);
+        let mut connection = accept(&mut network);
+        // Only the header is needed: the limit is checked before the body is waited for.
+        let header = [0u32.to_le_bytes(), 1000u32.to_le_bytes()].concat();
+        theirs.write_all(&header).await.expect("write");
+        let error = receive(connection.as_mut()).await.err().expect("an error");
+        assert_eq!(error.kind, capnp::ErrorKind::Overloaded, "{error}");
+        assert!(error.extra.contains("at most 1024 bytes"), "{error}");
+        assert!(matches!(watch.end(), Some(End::Failed(_))));
+    }
+}
