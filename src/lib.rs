@@ -114,6 +114,7 @@ pub use instrument::ConnectionStats;
 pub use rpc::{KEEPALIVE_INTERVAL, KEEPALIVE_TIME, TRAVERSALS_PER_MESSAGE};
 pub use server::{Options as ServerOptions, Server, ServerHandle};
 pub use shared::{HomeThread, Shared};
+pub use transport::DEFAULT_STREAM_WINDOW;
 
 /// The README's Rust examples, compiled by `cargo test` so they cannot rot.
 #[cfg(doctest)]

@@ -16,7 +16,8 @@ use crate::transport;
 pub(crate) type Network = Box<dyn capnp_rpc::VatNetwork<VatId>>;
 
 /// The two-party `VatNetwork` of one connection over its read and write halves (see
-/// [`crate::transport`]: batched writes, zero-copy reads, every message shown to `watch`).
+/// [`crate::transport`]: batched writes, zero-copy reads, every message shown to `watch`), with
+/// the default stream window.
 pub(crate) fn network<R, W>(
     reader: R,
     writer: W,
@@ -28,8 +29,37 @@ where
     R: AsyncRead + Unpin + 'static,
     W: AsyncWrite + Unpin + 'static,
 {
+    network_with_window(
+        reader,
+        writer,
+        side,
+        options,
+        watch,
+        transport::DEFAULT_STREAM_WINDOW,
+    )
+}
+
+/// [`network`] whose streams (`-> stream` calls) have a flow-control window of `stream_window`
+/// bytes each.
+pub(crate) fn network_with_window<R, W>(
+    reader: R,
+    writer: W,
+    side: Side,
+    options: ReaderOptions,
+    watch: Rc<Watch>,
+    stream_window: usize,
+) -> Network
+where
+    R: AsyncRead + Unpin + 'static,
+    W: AsyncWrite + Unpin + 'static,
+{
     Box::new(transport::Network::new(
-        reader, writer, side, options, watch,
+        reader,
+        writer,
+        side,
+        options,
+        watch,
+        stream_window,
     ))
 }
 

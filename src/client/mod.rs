@@ -61,6 +61,7 @@ pub struct Connector {
     tls: Option<crate::tls::ClientTls>,
     reader_options: capnp::message::ReaderOptions,
     heartbeat: Option<Duration>,
+    stream_window: usize,
 }
 
 impl Connector {
@@ -75,6 +76,7 @@ impl Connector {
             tls: None,
             reader_options: capnp::message::ReaderOptions::new(),
             heartbeat: None,
+            stream_window: crate::transport::DEFAULT_STREAM_WINDOW,
         }
     }
 
@@ -93,6 +95,16 @@ impl Connector {
     /// every Cap'n Proto server answers with `Unimplemented`. Default: off (TCP keepalive only).
     pub fn with_heartbeat(mut self, interval: Option<Duration>) -> Self {
         self.heartbeat = interval;
+        self
+    }
+
+    /// The flow-control window of each stream of `-> stream` calls on connections from this
+    /// connector, in bytes: a streaming call's `send()` waits while this many bytes of its stream
+    /// are unacknowledged, so a slow server holds the client back instead of the client queuing
+    /// without bound. Larger windows keep high-latency links busy. Default:
+    /// [`crate::DEFAULT_STREAM_WINDOW`] (64 KiB).
+    pub fn with_stream_window(mut self, bytes: usize) -> Self {
+        self.stream_window = bytes.max(1);
         self
     }
 
@@ -145,22 +157,24 @@ impl Connector {
             let stream = tls::handshake(stream, tls, addr, self.handshake_timeout).await?;
             let (reader, writer) = tokio::io::split(stream);
             let reader = tls::Hinted::new(reader, tls);
-            let network = rpc::network(
+            let network = rpc::network_with_window(
                 reader,
                 writer,
                 Side::Client,
                 self.reader_options,
                 watch.clone(),
+                self.stream_window,
             );
             return Ok(Connection::start(network, watch, peer, self.heartbeat));
         }
         let (reader, writer) = stream.into_split();
-        let network = rpc::network(
+        let network = rpc::network_with_window(
             reader,
             writer,
             Side::Client,
             self.reader_options,
             watch.clone(),
+            self.stream_window,
         );
         Ok(Connection::start(network, watch, peer, self.heartbeat))
     }

@@ -258,7 +258,14 @@ async fn establish(
         return None;
     }
     let (reader, writer) = stream.into_split();
-    let network = rpc::network(reader, writer, Side::Server, options.reader_options, watch);
+    let network = rpc::network_with_window(
+        reader,
+        writer,
+        Side::Server,
+        options.reader_options,
+        watch,
+        options.stream_window,
+    );
     Some((network, info))
 }
 
@@ -307,7 +314,14 @@ async fn establish_tls(
         info!(subject = cert.subject(), sha256 = %cert.fingerprint(), "client certificate verified");
     }
     let (reader, writer) = tokio::io::split(stream);
-    let network = rpc::network(reader, writer, Side::Server, options.reader_options, watch);
+    let network = rpc::network_with_window(
+        reader,
+        writer,
+        Side::Server,
+        options.reader_options,
+        watch,
+        options.stream_window,
+    );
     Some((network, info))
 }
 

@@ -37,6 +37,7 @@ pub struct Options {
     pub(crate) reader_options: ReaderOptions,
     pub(crate) redact: Option<Redactor>,
     pub(crate) thread_name: String,
+    pub(crate) stream_window: usize,
 }
 
 impl std::fmt::Debug for Options {
@@ -55,6 +56,7 @@ impl std::fmt::Debug for Options {
             )
             .field("nesting_limit", &self.reader_options.nesting_limit)
             .field("redaction", &self.redact.is_some())
+            .field("stream_window", &self.stream_window)
             .finish()
     }
 }
@@ -72,6 +74,7 @@ impl Default for Options {
             reader_options: ReaderOptions::new(),
             redact: None,
             thread_name: "windlass".to_string(),
+            stream_window: crate::transport::DEFAULT_STREAM_WINDOW,
         }
     }
 }
@@ -146,6 +149,16 @@ impl Options {
     /// `Overloaded` error naming the limit; a smaller one is read in full. Default: 64 MiB.
     pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
         self.reader_options.traversal_limit_in_words = Some((bytes / 8).max(1));
+        self
+    }
+
+    /// The flow-control window of each stream of calls this server makes to its peers' `-> stream`
+    /// methods (e.g. into a client's callback), in bytes: such a call waits while this many
+    /// bytes of the stream are unacknowledged, so a slow peer holds back the sender instead of
+    /// growing its memory. (A peer streaming *to* this server is limited by its own window.)
+    /// Default: [`crate::DEFAULT_STREAM_WINDOW`] (64 KiB).
+    pub fn with_stream_window(mut self, bytes: usize) -> Self {
+        self.stream_window = bytes.max(1);
         self
     }
 

@@ -44,6 +44,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::instrument::{Counted, Watch};
 
 mod flow;
+pub use flow::DEFAULT_STREAM_WINDOW;
 mod incoming;
 mod outbox;
 #[cfg(test)]
@@ -65,13 +66,15 @@ pub(crate) struct Network<R: AsyncRead + Unpin + 'static> {
 
 impl<R: AsyncRead + Unpin + 'static> Network<R> {
     /// A network over one connection's two stream halves. `options` bounds incoming messages
-    /// (traversal limit = largest message, nesting limit); `watch` sees every message.
+    /// (traversal limit = largest message, nesting limit); `watch` sees every message;
+    /// `stream_window` is each stream's flow-control window in bytes (see [`flow`]).
     pub(crate) fn new<W>(
         reader: R,
         writer: W,
         side: Side,
         options: ReaderOptions,
         watch: Rc<Watch>,
+        stream_window: usize,
     ) -> Self
     where
         W: AsyncWrite + Unpin + 'static,
@@ -83,6 +86,7 @@ impl<R: AsyncRead + Unpin + 'static> Network<R> {
             outbox: outbox.clone(),
             side: other(side),
             watch,
+            stream_window,
         });
         let driver = Promise::from_future(outbox::write_loop(writer, outbox));
         Network {
@@ -142,6 +146,8 @@ struct Inner<R: AsyncRead + Unpin + 'static> {
     /// The other party.
     side: Side,
     watch: Rc<Watch>,
+    /// Each stream's flow-control window, in bytes.
+    stream_window: usize,
 }
 
 impl<R: AsyncRead + Unpin + 'static> Inner<R> {
@@ -154,6 +160,7 @@ impl<R: AsyncRead + Unpin + 'static> Inner<R> {
             outbox: Rc::new(outbox),
             side: other(side),
             watch: Watch::new(Default::default(), None),
+            stream_window: DEFAULT_STREAM_WINDOW,
         }
     }
 }
@@ -192,7 +199,7 @@ impl<R: AsyncRead + Unpin + 'static> capnp_rpc::Connection<VatId> for Connection
     }
 
     fn new_stream(&mut self) -> (Box<dyn capnp_rpc::FlowController>, Promise<(), Error>) {
-        flow::borrowed_flow_controller(self.inner.side)
+        flow::new_stream(self.inner.stream_window)
     }
 
     fn shutdown(&mut self, result: capnp::Result<()>) -> Promise<(), Error> {

@@ -59,7 +59,14 @@ pub(super) fn network(
         writes: writes.clone(),
     };
     let watch = Watch::new(Default::default(), None);
-    let network = Network::new(reader, writer, Side::Client, options, watch.clone());
+    let network = Network::new(
+        reader,
+        writer,
+        Side::Client,
+        options,
+        watch.clone(),
+        super::DEFAULT_STREAM_WINDOW,
+    );
     (network, theirs, writes, watch)
 }
 
