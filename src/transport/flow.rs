@@ -165,7 +165,6 @@ impl capnp_rpc::FlowController for Window {
 mod tests {
     use super::*;
     use capnp::message::{Builder, HeapAllocator};
-    use capnp_rpc::FlowController;
     use futures::FutureExt;
 
     /// An outgoing message of `words` words that records that it was sent.
