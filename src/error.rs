@@ -25,6 +25,15 @@ pub enum ConnectError {
         #[source]
         source: io::Error,
     },
+    /// Connecting to a unix domain socket failed.
+    #[error("cannot connect to unix:{}: {source} (is a server listening on that socket?)", path.display())]
+    Unix {
+        /// The socket's path.
+        path: std::path::PathBuf,
+        /// Why connecting failed.
+        #[source]
+        source: io::Error,
+    },
     /// The TLS handshake failed; the message says why and what to do.
     #[error("TLS handshake with {addr} failed: {reason}")]
     Handshake {

@@ -102,7 +102,7 @@ impl Connection {
         T::new(self.bootstrap.hook.add_ref())
     }
 
-    /// The server's address.
+    /// The server's address (the unspecified address for a unix socket connection).
     pub fn peer(&self) -> SocketAddr {
         self.peer
     }

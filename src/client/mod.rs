@@ -65,7 +65,8 @@ pub struct Connector {
 }
 
 impl Connector {
-    /// A connector for `addr` (`host:port`, e.g. `localhost:4000` or `[::1]:4000`): plain TCP,
+    /// A connector for `addr` (`host:port`, e.g. `localhost:4000` or `[::1]:4000`, or
+    /// `unix:PATH` for a unix domain socket): plain TCP,
     /// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_HANDSHAKE_TIMEOUT`].
     pub fn new(addr: impl Into<String>) -> Self {
         Connector {
@@ -138,6 +139,10 @@ impl Connector {
     /// # Panics
     /// Outside a `LocalSet` (tokio's `spawn_local` panics there).
     pub async fn connect(&self) -> Result<Connection, ConnectError> {
+        #[cfg(unix)]
+        if let Some(path) = self.addr.strip_prefix(crate::server::UNIX_PREFIX) {
+            return self.connect_unix(std::path::Path::new(path)).await;
+        }
         let addr = self.addr.as_str();
         let timeout = self.connect_timeout;
         let stream = tokio::time::timeout(timeout, open_tcp(addr))
@@ -177,6 +182,52 @@ impl Connector {
             self.stream_window,
         );
         Ok(Connection::start(network, watch, peer, self.heartbeat))
+    }
+
+    /// [`Connector::connect`] to a `unix:PATH` address: plain Cap'n Proto over a unix domain
+    /// socket (TLS settings do not apply there and are refused).
+    #[cfg(unix)]
+    async fn connect_unix(&self, path: &std::path::Path) -> Result<Connection, ConnectError> {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return Err(ConnectError::Connect {
+                addr: unspecified(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "{}: TLS is not offered on unix sockets; drop the TLS options",
+                        self.addr
+                    ),
+                ),
+            });
+        }
+        let timeout = self.connect_timeout;
+        let stream = tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path))
+            .await
+            .map_err(|_| ConnectError::Timeout {
+                addr: self.addr.clone(),
+                timeout,
+            })?
+            .map_err(|source| ConnectError::Unix {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let watch = Watch::new(Arc::new(Counters::default()), None);
+        let (reader, writer) = stream.into_split();
+        let network = rpc::network_with_window(
+            reader,
+            writer,
+            Side::Client,
+            self.reader_options,
+            watch.clone(),
+            self.stream_window,
+        );
+        Ok(Connection::start(
+            network,
+            watch,
+            unspecified(),
+            self.heartbeat,
+        ))
     }
 
     /// Connects from any thread or runtime (a multi-threaded tokio runtime needs no `LocalSet`)

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn, Instrument};
 
-use super::job::Job;
+use super::job::{Accepted, Job};
 use super::{ConnectionInfo, Factory, Options, Phase, Shared, SHUTDOWN_DISCONNECT_GRACE};
 use crate::instrument::{End, Watch};
 use crate::rpc;
@@ -44,12 +44,28 @@ pub(super) async fn serve(
         id: job.id,
     };
     let started = Instant::now();
+    let mut phase = shared.phase.subscribe();
+    let info = ConnectionInfo::new(job.id, job.peer, worker);
+    let watch = Watch::new(info.counters.clone(), options.redact.clone());
+    let stream = match job.stream {
+        Accepted::Tcp(stream) => stream,
+        #[cfg(unix)]
+        Accepted::Unix(stream) => {
+            let Some((network, info)) = establish_unix(stream, info, &options, watch.clone())
+            else {
+                return;
+            };
+            return run_connection(
+                network, info, watch, &options, &factory, &shared, &mut phase, None, started,
+            )
+            .await;
+        }
+    };
     // A second handle on the socket, to linger after an error (see `linger`).
-    let spare = job.stream.try_clone().ok();
-    let stream = match job
-        .stream
+    let spare = stream.try_clone().ok();
+    let stream = match stream
         .set_nonblocking(true)
-        .and_then(|()| TcpStream::from_std(job.stream))
+        .and_then(|()| TcpStream::from_std(stream))
     {
         Ok(stream) => stream,
         Err(e) => {
@@ -58,9 +74,6 @@ pub(super) async fn serve(
         }
     };
     rpc::tune_socket(&stream);
-    let mut phase = shared.phase.subscribe();
-    let info = ConnectionInfo::new(job.id, job.peer, worker);
-    let watch = Watch::new(info.counters.clone(), options.redact.clone());
     let established = tokio::select! {
         established = establish(stream, info, &options, watch.clone()) => established,
         _ = phase.wait_for(|p| *p != Phase::Running) => return,
@@ -68,14 +81,37 @@ pub(super) async fn serve(
     let Some((network, info)) = established else {
         return;
     };
+    run_connection(
+        network, info, watch, &options, &factory, &shared, &mut phase, spare, started,
+    )
+    .await;
+}
+
+/// Runs an established connection's RPC system until it ends, then logs a summary.
+#[allow(clippy::too_many_arguments)] // the connection's parts, each used once
+async fn run_connection(
+    network: rpc::Network,
+    info: ConnectionInfo,
+    watch: Rc<Watch>,
+    options: &Options,
+    factory: &Factory,
+    shared: &Shared,
+    phase: &mut watch::Receiver<Phase>,
+    spare: Option<std::net::TcpStream>,
+    started: Instant,
+) {
     shared.opened(&info);
-    info!(tls = info.is_tls(), "connection open");
+    info!(
+        tls = info.is_tls(),
+        unix = info.is_unix(),
+        "connection open"
+    );
     let system = RpcSystem::new(network, Some(factory(&info)));
     let disconnector = system.get_disconnector();
     // The RPC system runs as a task of its own, so its many wake-ups (every message) poll only
     // it; this task wakes for the connection's end, the idle timer and shutdown.
     let mut rpc = RpcTask(Some(tokio::task::spawn_local(system.in_current_span())));
-    let reason = run(&mut rpc, disconnector, &watch, &options, &mut phase).await;
+    let reason = run(&mut rpc, disconnector, &watch, options, phase).await;
     let failed = matches!(watch.end(), Some(End::Failed(_)));
     // The RPC system (and with it the connection's stream halves) is gone after this.
     rpc.stop().await;
@@ -100,6 +136,51 @@ pub(super) async fn serve(
         writes = stats.writes,
         "connection closed"
     );
+}
+
+/// A unix socket connection: no protocol sniffing and no TLS (see `server::unix`); the peer's
+/// credentials go to the bootstrap factory.
+#[cfg(unix)]
+fn establish_unix(
+    stream: std::os::unix::net::UnixStream,
+    mut info: ConnectionInfo,
+    options: &Options,
+    watch: Rc<Watch>,
+) -> Option<(rpc::Network, ConnectionInfo)> {
+    let stream = match stream
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::UnixStream::from_std(stream))
+    {
+        Ok(stream) => stream,
+        Err(e) => {
+            warn!(error = %e, "cannot register the connection with the worker");
+            return None;
+        }
+    };
+    let credentials = super::unix::credentials(&stream);
+    if let Some(c) = credentials {
+        info!(uid = c.uid, gid = c.gid, pid = ?c.pid, "unix peer");
+    }
+    info.set_unix(credentials);
+    let (reader, writer) = stream.into_split();
+    let network = rpc::network_with_window(
+        reader,
+        writer,
+        Side::Server,
+        options.reader_options,
+        watch,
+        options.stream_window,
+    );
+    Some((network, info))
+}
+
+/// Refuses a unix socket connection because the server is full: an `Overloaded` abort, then
+/// close (the peer is local and reads it at once).
+#[cfg(unix)]
+pub(super) async fn refuse_overloaded_unix(mut stream: tokio::net::UnixStream, reason: String) {
+    let abort = rpc::abort_message(&reason, capnp::ErrorKind::Overloaded);
+    let _ = tokio::time::timeout(REJECT_LINGER, stream.write_all(&abort)).await;
+    let _ = stream.shutdown().await;
 }
 
 /// Keeps the server's and the worker's counts right however the connection task ends.

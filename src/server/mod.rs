@@ -18,6 +18,8 @@
 mod connection;
 mod job;
 mod options;
+#[cfg(unix)]
+mod unix;
 mod worker;
 
 use std::net::SocketAddr;
@@ -34,6 +36,8 @@ pub use options::{
     Options, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     SHUTDOWN_DISCONNECT_GRACE,
 };
+#[cfg(unix)]
+pub use unix::{PeerCredentials, UNIX_PREFIX};
 
 use crate::error::ServeError;
 use crate::instrument::{ConnectionStats, Counters};
@@ -55,6 +59,9 @@ pub struct ConnectionInfo {
     tls: bool,
     #[cfg(feature = "tls")]
     peer_certificate: Option<crate::tls::PeerCertificate>,
+    #[cfg(unix)]
+    peer_credentials: Option<PeerCredentials>,
+    unix: bool,
     counters: Arc<Counters>,
 }
 
@@ -67,8 +74,17 @@ impl ConnectionInfo {
             tls: false,
             #[cfg(feature = "tls")]
             peer_certificate: None,
+            #[cfg(unix)]
+            peer_credentials: None,
+            unix: false,
             counters: Arc::default(),
         }
+    }
+
+    #[cfg(unix)]
+    fn set_unix(&mut self, credentials: Option<PeerCredentials>) {
+        self.unix = true;
+        self.peer_credentials = credentials;
     }
 
     #[cfg(feature = "tls")]
@@ -82,9 +98,23 @@ impl ConnectionInfo {
         self.id
     }
 
-    /// The remote address of the peer.
+    /// The remote address of the peer; the unspecified address (`0.0.0.0:0`) for a unix socket
+    /// connection, whose peer is known by [`ConnectionInfo::peer_credentials`] instead.
     pub fn peer(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// Whether the connection came over a unix domain socket.
+    pub fn is_unix(&self) -> bool {
+        self.unix
+    }
+
+    /// For a unix socket connection, who the peer process is (uid, gid, pid), as the kernel
+    /// reports it: a service can decide from it what this peer may do, as from a TLS client
+    /// certificate. `None` for TCP.
+    #[cfg(unix)]
+    pub fn peer_credentials(&self) -> Option<PeerCredentials> {
+        self.peer_credentials
     }
 
     /// The index of the worker thread that owns the connection.
@@ -182,6 +212,9 @@ impl Shared {
 /// A running server. Dropping the handle shuts the server down (as [`ServerHandle::shutdown`]).
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    /// For a unix socket server: its socket file, removed once every thread has stopped.
+    #[cfg(unix)]
+    socket_file: Option<unix::SocketFile>,
     shared: Arc<Shared>,
     drain_timeout: Duration,
     threads: Vec<thread::JoinHandle<()>>,
@@ -221,9 +254,20 @@ impl ShutdownTrigger {
 }
 
 impl ServerHandle {
-    /// The address the server listens on (with the real port when bound to port 0).
+    /// The address the server listens on (with the real port when bound to port 0); the
+    /// unspecified address for a unix socket server (see [`ServerHandle::endpoint`]).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// What a client connects to: `HOST:PORT` for TCP, `unix:PATH` for a unix socket (the form
+    /// [`crate::Connector::new`] and `windlass-calc eval --connect` take).
+    pub fn endpoint(&self) -> String {
+        #[cfg(unix)]
+        if let Some(file) = &self.socket_file {
+            return format!("{UNIX_PREFIX}{}", file.0.display());
+        }
+        self.local_addr.to_string()
     }
 
     /// Server-wide totals.
@@ -342,14 +386,35 @@ impl Drop for ServerHandle {
 pub struct Server;
 
 impl Server {
-    /// Binds `addr` (e.g. `127.0.0.1:4000`, port 0 for any free port) and starts serving.
+    /// Binds `addr` and starts serving: `HOST:PORT` for TCP (e.g. `127.0.0.1:4000`, port 0 for
+    /// any free port) or `unix:PATH` for a unix domain socket (a stale socket file left by a
+    /// killed server is replaced; the file is removed when the server stops; TLS options are
+    /// refused there, the file's permissions and the peer credentials do that job).
     ///
     /// # Errors
-    /// As [`bind`] and [`Server::start`].
+    /// As [`bind`] and [`Server::start`]; for `unix:` also when the path is in use by a live
+    /// server or is not a socket.
     pub fn bind<F>(addr: &str, options: Options, bootstrap: F) -> Result<ServerHandle, ServeError>
     where
         F: Fn(&ConnectionInfo) -> capnp::capability::Client + Send + Sync + 'static,
     {
+        #[cfg(unix)]
+        if let Some(path) = unix::path_of(addr) {
+            #[cfg(feature = "tls")]
+            if options.tls.is_some() {
+                return Err(ServeError::Bind {
+                    addr: addr.to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "TLS is not offered on a unix socket (its permissions and the peers' \
+                         credentials authenticate); drop the TLS options or listen on TCP",
+                    ),
+                });
+            }
+            let listener = unix::bind(path)?;
+            let listener = Listener::Unix(listener, path.to_path_buf());
+            return Server::launch(listener, options, Arc::new(bootstrap));
+        }
         Server::start(bind(addr)?, options, bootstrap)
     }
 
@@ -368,17 +433,19 @@ impl Server {
         L: IntoStdListener,
         F: Fn(&ConnectionInfo) -> capnp::capability::Client + Send + Sync + 'static,
     {
-        let listener = listener.into_std()?;
-        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
-            addr: "listener".into(),
-            source,
-        })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| ServeError::Bind {
-                addr: local_addr.to_string(),
-                source,
-            })?;
+        Server::launch(
+            Listener::Tcp(listener.into_std()?),
+            options,
+            Arc::new(bootstrap),
+        )
+    }
+
+    fn launch(
+        listener: Listener,
+        options: Options,
+        factory: Factory,
+    ) -> Result<ServerHandle, ServeError> {
+        let (local_addr, socket_file) = listener.prepare()?;
         let options = Arc::new(options);
         let (phase, _) = watch::channel(Phase::Running);
         let shared = Arc::new(Shared {
@@ -391,9 +458,10 @@ impl Server {
             idle_lock: Mutex::new(()),
             idle: Condvar::new(),
         });
-        let factory: Factory = Arc::new(bootstrap);
         let mut handle = ServerHandle {
             local_addr,
+            #[cfg(unix)]
+            socket_file,
             shared: shared.clone(),
             drain_timeout: options.drain_timeout,
             threads: Vec::new(),
@@ -433,7 +501,7 @@ impl Server {
                 return Err(ServeError::Panicked);
             }
         }
-        info!(addr = %local_addr, workers = options.workers.max(1), "server started");
+        info!(addr = %handle.endpoint(), workers = options.workers.max(1), "server started");
         Ok(handle)
     }
 }
@@ -507,7 +575,7 @@ struct Acceptor {
 }
 
 impl Acceptor {
-    fn run(self, listener: std::net::TcpListener, ready: std::sync::mpsc::Sender<()>) {
+    fn run(self, listener: Listener, ready: std::sync::mpsc::Sender<()>) {
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -521,12 +589,15 @@ impl Acceptor {
         runtime.block_on(self.accept_loop(listener, ready));
     }
 
-    async fn accept_loop(
-        self,
-        listener: std::net::TcpListener,
-        ready: std::sync::mpsc::Sender<()>,
-    ) {
-        let listener = match TcpListener::from_std(listener) {
+    async fn accept_loop(self, listener: Listener, ready: std::sync::mpsc::Sender<()>) {
+        let listener = match listener {
+            Listener::Tcp(listener) => TcpListener::from_std(listener),
+            #[cfg(unix)]
+            Listener::Unix(listener, _) => {
+                return self.accept_unix(listener, ready).await;
+            }
+        };
+        let listener = match listener {
             Ok(listener) => listener,
             Err(e) => {
                 warn!(error = %e, "cannot register the listener; not accepting");
@@ -554,6 +625,64 @@ impl Acceptor {
         info!("stopped accepting");
     }
 
+    /// The accept loop of a unix socket server.
+    #[cfg(unix)]
+    async fn accept_unix(
+        self,
+        listener: std::os::unix::net::UnixListener,
+        ready: std::sync::mpsc::Sender<()>,
+    ) {
+        let listener = match tokio::net::UnixListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(e) => {
+                warn!(error = %e, "cannot register the listener; not accepting");
+                return;
+            }
+        };
+        let _ = ready.send(());
+        let mut phase = self.shared.phase.subscribe();
+        let mut next_id = 0u64;
+        loop {
+            tokio::select! {
+                _ = phase.wait_for(|p| *p != Phase::Running) => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        next_id += 1;
+                        self.dispatch_unix(stream, next_id);
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "accept failed; retrying");
+                        tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                    }
+                },
+            }
+        }
+        info!("stopped accepting");
+    }
+
+    /// [`Acceptor::dispatch`] for a unix socket connection.
+    #[cfg(unix)]
+    fn dispatch_unix(&self, stream: tokio::net::UnixStream, id: u64) {
+        if self.shared.active.load(Relaxed) >= self.options.max_connections {
+            self.shared.rejected.fetch_add(1, Relaxed);
+            warn!(
+                conn_id = id,
+                limit = self.options.max_connections,
+                "connection limit reached; refusing"
+            );
+            let reason = format!(
+                "server is at its connection limit ({}); try again later",
+                self.options.max_connections
+            );
+            tokio::spawn(connection::refuse_overloaded_unix(stream, reason));
+            return;
+        }
+        match stream.into_std() {
+            Ok(stream) => self.hand_over(job::Accepted::Unix(stream), unspecified(), id),
+            Err(e) => warn!(error = %e, "cannot hand the connection to a worker"),
+        }
+    }
+
     fn dispatch(&self, stream: tokio::net::TcpStream, peer: SocketAddr, id: u64) {
         let active = self.shared.active.load(Relaxed);
         if active >= self.options.max_connections {
@@ -566,6 +695,14 @@ impl Acceptor {
             tokio::spawn(connection::refuse_overloaded(stream, reason));
             return;
         }
+        match stream.into_std() {
+            Ok(stream) => self.hand_over(job::Accepted::Tcp(stream), peer, id),
+            Err(e) => warn!(%peer, error = %e, "cannot hand the connection to a worker"),
+        }
+    }
+
+    /// Gives an admitted connection to the least-loaded worker.
+    fn hand_over(&self, stream: job::Accepted, peer: SocketAddr, id: u64) {
         let Some((index, worker)) = self
             .workers
             .iter()
@@ -573,13 +710,6 @@ impl Acceptor {
             .min_by_key(|(_, w)| w.load.load(Relaxed))
         else {
             return;
-        };
-        let stream = match stream.into_std() {
-            Ok(stream) => stream,
-            Err(e) => {
-                warn!(%peer, error = %e, "cannot hand the connection to a worker");
-                return;
-            }
         };
         self.shared.active.fetch_add(1, Relaxed);
         self.shared.accepted.fetch_add(1, Relaxed);
@@ -591,4 +721,55 @@ impl Acceptor {
             warn!(worker = index, "worker is gone; connection dropped");
         }
     }
+}
+
+/// What a server listens on.
+enum Listener {
+    Tcp(std::net::TcpListener),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixListener, std::path::PathBuf),
+}
+
+#[cfg(unix)]
+type SocketFile = Option<unix::SocketFile>;
+#[cfg(not(unix))]
+type SocketFile = ();
+
+impl Listener {
+    /// Makes the listener non-blocking; returns its address and (unix) the file to remove later.
+    fn prepare(&self) -> Result<(SocketAddr, SocketFile), ServeError> {
+        match self {
+            Listener::Tcp(listener) => {
+                let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+                    addr: "listener".into(),
+                    source,
+                })?;
+                listener
+                    .set_nonblocking(true)
+                    .map_err(|source| ServeError::Bind {
+                        addr: local_addr.to_string(),
+                        source,
+                    })?;
+                #[cfg(unix)]
+                return Ok((local_addr, None));
+                #[cfg(not(unix))]
+                return Ok((local_addr, ()));
+            }
+            #[cfg(unix)]
+            Listener::Unix(listener, path) => {
+                listener
+                    .set_nonblocking(true)
+                    .map_err(|source| ServeError::Bind {
+                        addr: format!("{UNIX_PREFIX}{}", path.display()),
+                        source,
+                    })?;
+                Ok((unspecified(), Some(unix::SocketFile(path.clone()))))
+            }
+        }
+    }
+}
+
+/// The address reported for peers and servers that have none (unix sockets).
+fn unspecified() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 0))
 }

@@ -34,14 +34,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the Calculator on a TCP port until SIGINT or SIGTERM.
+    /// Serve the Calculator on a TCP port (or a unix socket) until SIGINT or SIGTERM.
     ///
     /// Any client of the reference calculator protocol can connect, e.g. the C++ sample's
     /// `calculator-client HOST:PORT` or pycapnp's `calculator_client.py HOST:PORT`. With
     /// --tls-cert and --tls-key it serves TLS and prints the certificate's SHA-256 fingerprint.
     Serve {
-        /// Address to listen on; port 0 picks a free port (the log says which).
-        #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "HOST:PORT",
+        /// Address to listen on; port 0 picks a free port (the log says which). `unix:PATH`
+        /// listens on a unix domain socket instead (a stale socket file is replaced, the file is
+        /// removed on exit; no TLS there).
+        #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "HOST:PORT|unix:PATH",
               value_parser = parse_host_port)]
         listen: String,
         #[command(flatten)]
@@ -147,8 +149,8 @@ impl RuntimeArgs {
 /// Where and how a client connects.
 #[derive(Args)]
 struct ClientArgs {
-    /// Server address.
-    #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "HOST:PORT",
+    /// Server address: HOST:PORT, or unix:PATH for a unix domain socket.
+    #[arg(long, short, default_value = "127.0.0.1:4000", value_name = "HOST:PORT|unix:PATH",
           value_parser = parse_host_port)]
     connect: String,
     /// How long connecting may take.
@@ -269,7 +271,7 @@ async fn serve(listen: &str, options: Options) -> Result<ExitCode, windlass::Err
     let signals = ShutdownSignals::install();
     let bootstrap = |_: &ConnectionInfo| calculator::new_client().client;
     let server = windlass::Server::bind(listen, options, bootstrap)?;
-    tracing::info!(addr = %server.local_addr(), "serving the Calculator");
+    tracing::info!(addr = %server.endpoint(), "serving the Calculator");
     signals.recv().await;
     // Blocking here is fine: this thread has nothing else to do while the workers drain.
     server.shutdown()?;

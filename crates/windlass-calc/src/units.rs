@@ -51,8 +51,16 @@ pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
 }
 
 /// `HOST:PORT` (`127.0.0.1:4000`, `localhost:4000`, `[::1]:4000`), checked for a port before
-/// anything is resolved, so a missing port is named as such.
+/// anything is resolved, so a missing port is named as such; or `unix:PATH`, a unix socket.
 pub(crate) fn parse_host_port(text: &str) -> Result<String, String> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err(
+                "expected unix:PATH, e.g. unix:/run/windlass.sock (the path is empty)".into(),
+            );
+        }
+        return Ok(text.to_string());
+    }
     let missing = || format!("expected HOST:PORT, e.g. 127.0.0.1:4000 (`{text}` has no port)");
     let (host, port) = text.rsplit_once(':').ok_or_else(missing)?;
     // `::1` alone splits inside the IPv6 address: an IPv6 host needs brackets.

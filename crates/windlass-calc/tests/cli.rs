@@ -41,8 +41,13 @@ impl Server {
 
     /// Starts `serve` with extra arguments; returns it and its first stdout line, if any.
     fn start_with(extra: &[&str]) -> (Self, String) {
+        Self::start_on("127.0.0.1:0", extra)
+    }
+
+    /// Starts `serve --listen LISTEN` with extra arguments.
+    fn start_on(listen: &str, extra: &[&str]) -> (Self, String) {
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -572,4 +577,33 @@ fn a_server_certificate_presented_as_a_client_certificate_is_explained() {
     let stderr = stderr_of(&out);
     assert!(stderr.contains("extended key usage"), "{stderr}");
     assert!(stderr.contains("clientAuth"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_and_eval_over_a_unix_socket() {
+    let dir = std::env::temp_dir().join(format!("windlass-cli-unix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let socket = dir.join("calc.sock");
+    // A stale file, as a killed server leaves behind, must not stop `serve`.
+    drop(std::os::unix::net::UnixListener::bind(&socket).expect("stale socket"));
+    let listen = format!("unix:{}", socket.display());
+    let (server, _) = Server::start_on(&listen, &[]);
+    assert_eq!(server.addr, listen, "serve logs the unix address");
+    let out = calc(&["eval", "--connect", &listen, "6 * 7"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+    server.signal("TERM");
+    let (status, _) = server.wait();
+    assert!(status.success());
+    assert!(!socket.exists(), "serve removes its socket file on exit");
+    let out = calc(&["eval", "--connect", "unix:", "1+1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected unix:PATH"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

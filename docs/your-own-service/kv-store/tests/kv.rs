@@ -140,3 +140,25 @@ fn a_multi_threaded_app_calls_through_one_connection() {
     assert_eq!(server.stats().accepted, 1);
     server.shutdown().expect("shutdown");
 }
+
+#[cfg(unix)]
+#[test]
+fn the_store_serves_over_a_unix_socket() {
+    let dir = std::env::temp_dir().join(format!("kv-store-unix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let addr = format!("unix:{}", dir.join("kv.sock").display());
+    let (server, _home) = serve(&addr, Options::new()).expect("serve");
+    let value = local(async {
+        windlass::Connector::new(&addr)
+            .run(|kv: store::Client| async move {
+                put(&kv, "over", b"unix").await?;
+                get(&kv, "over").await
+            })
+            .await
+            .expect("call")
+    });
+    assert_eq!(value, Some(b"unix".to_vec()));
+    server.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}

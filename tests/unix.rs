@@ -1,0 +1,148 @@
+//! Unix domain sockets: a round trip with the peer's credentials seen by the bootstrap factory,
+//! a stale socket file replaced, a live one kept, the file removed on shutdown, TLS refused there.
+#![cfg(unix)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::{eval, run_local};
+use windlass::calculator::{self, Calculator};
+use windlass::server::{ConnectionInfo, Options, PeerCredentials, Server};
+use windlass::Connector;
+
+fn scratch(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("windlass-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// What the factory saw of a connection: over unix, and the peer's credentials.
+type Seen = (bool, Option<PeerCredentials>);
+
+#[test]
+fn a_unix_socket_round_trip_shows_the_peer_credentials() {
+    let dir = scratch("unix-rt");
+    let addr = format!("unix:{}", dir.join("calc.sock").display());
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let record = seen.clone();
+    let server = Server::bind(
+        &addr,
+        Options::new().with_workers(2),
+        move |info: &ConnectionInfo| {
+            record
+                .lock()
+                .expect("lock")
+                .push((info.is_unix(), info.peer_credentials()));
+            calculator::new_client().client
+        },
+    )
+    .expect("bind unix");
+    assert_eq!(server.endpoint(), addr);
+    let connect_to = addr.clone();
+    let value = run_local(async move {
+        let conn = Connector::new(&connect_to)
+            .connect()
+            .await
+            .expect("connect");
+        let calc: Calculator = conn.bootstrap();
+        let value = eval(&calc, "(4 + 5) * 3 - 1 / 2").await.expect("call");
+        drop(calc);
+        conn.close().await.expect("close");
+        value
+    });
+    assert_eq!(value, 26.5);
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 1);
+    let (unix, credentials) = seen[0];
+    assert!(unix);
+    let credentials = credentials.expect("Linux reports SO_PEERCRED");
+    // The client is this very process.
+    assert_eq!(credentials.pid, Some(std::process::id() as i32));
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let uid_line = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .expect("Uid line");
+    let euid: u32 = uid_line
+        .split_whitespace()
+        .nth(2)
+        .expect("euid")
+        .parse()
+        .expect("number");
+    assert_eq!(credentials.uid, euid);
+
+    let path = dir.join("calc.sock");
+    assert!(path.exists());
+    server.shutdown().expect("shutdown");
+    assert!(
+        !path.exists(),
+        "the socket file is removed when the server stops"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_stale_socket_file_is_replaced_and_a_live_one_refused() {
+    let dir = scratch("unix-stale");
+    let path = dir.join("s.sock");
+    // A socket file with nobody listening, as a SIGKILLed server leaves behind.
+    drop(std::os::unix::net::UnixListener::bind(&path).expect("stale"));
+    assert!(path.exists());
+    let addr = format!("unix:{}", path.display());
+    let first = Server::bind(
+        &addr,
+        Options::new().with_workers(1),
+        |_: &ConnectionInfo| calculator::new_client().client,
+    )
+    .expect("the stale file is replaced");
+    let err = Server::bind(
+        &addr,
+        Options::new().with_workers(1),
+        |_: &ConnectionInfo| calculator::new_client().client,
+    )
+    .expect_err("a live server's socket is not taken over");
+    assert!(
+        err.to_string().contains("another server is listening"),
+        "{err}"
+    );
+    // The first server still serves.
+    let to = addr.clone();
+    let v = run_local(async move {
+        Connector::new(&to)
+            .run(|calc: Calculator| async move { eval(&calc, "20 + 22").await })
+            .await
+            .expect("call")
+    });
+    assert_eq!(v, 42.0);
+    first.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn connecting_to_a_missing_socket_names_it() {
+    let err = run_local(Connector::new("unix:/nonexistent/windlass.sock").connect())
+        .expect_err("no such socket");
+    let text = err.to_string();
+    assert!(text.contains("unix:/nonexistent/windlass.sock"), "{text}");
+    assert!(text.contains("is a server listening"), "{text}");
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_options_are_refused_on_a_unix_socket() {
+    let dir = scratch("unix-tls");
+    let addr = format!("unix:{}", dir.join("t.sock").display());
+    let tls = windlass::tls::dev::server().build().expect("dev tls");
+    let err = Server::bind(&addr, Options::new().with_tls(tls), |_: &ConnectionInfo| {
+        calculator::new_client().client
+    })
+    .expect_err("TLS on a unix socket");
+    assert!(
+        err.to_string()
+            .contains("TLS is not offered on a unix socket"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
