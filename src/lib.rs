@@ -1,4 +1,8 @@
-//! windlass: two-party Cap'n Proto capability RPC over TCP and TLS, made easy.
+//! windlass: two-party Cap'n Proto capability RPC over TCP, TLS and unix sockets, made easy.
+//!
+//! **Bringing your own schema?** Start with the guide, `docs/your-own-service.md` in the
+//! repository: schema, `build.rs` (the `windlass-build` crate), server, clients, state shared
+//! across workers, streaming, errors — every snippet a file of a crate CI builds and tests.
 //!
 //! `capnp` and `capnp-rpc` speak the protocol; windlass owns everything around them:
 //!
@@ -8,6 +12,10 @@
 //! - [`client`]: a [`Connector`] with connect/handshake timeouts and TLS, long-lived
 //!   [`Connection`]s that report why they ended, one-shot [`client::run`], call timeouts
 //!   ([`client::with_timeout`]) and a [`client::Reconnecting`] client with backoff.
+//! - [`Shared`] ([`shared`]): capabilities that cross threads — `Send + Sync + Clone` handles
+//!   usable from any thread or runtime ([`Shared::call`]) or as a local proxy on another
+//!   worker ([`Shared::client`]); [`HomeThread`] owns state every connection shares, and
+//!   [`Connector::connect_shared`] gives a multi-threaded application a `Shared` connection.
 //! - [`tls`] (feature `tls`, on by default): rustls configurations from PEM, mutual TLS,
 //!   certificate pinning.
 //! - [`framing`]: a zero-copy Cap'n Proto stream codec, segments API and segment transports.
