@@ -422,19 +422,9 @@ impl Compiler {
                 };
                 StructTranslator::new(self, n, work, root, imp).translate_params(params);
                 let scope = self.scope_for_node(n);
-                let mut brand = Self::push_scope(&scope, id, implicit.len() as u32);
-                if !implicit.is_empty() {
-                    let decls = (0..implicit.len())
-                        .map(|i| BrandedDecl::Param {
-                            scope_id: 0,
-                            index: i as u16,
-                            span: Span::default(),
-                        })
-                        .collect();
-                    if let Some(b) = self.set_params(file, &brand, decls, Kind::Struct, Span::default()) {
-                        brand = b;
-                    }
-                }
+                // The reference compiler binds the implicit parameters on a copy of this scope
+                // and then drops it, so the brand only carries the enclosing scopes.
+                let brand = Self::push_scope(&scope, id, implicit.len() as u32);
                 (id, self.compile_brand(file, &brand))
             }
             ParamList::Type(e) => {

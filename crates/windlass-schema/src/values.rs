@@ -451,6 +451,16 @@ impl Compiler {
                 return None;
             }
         };
+        if let ExprKind::RelName(name) = &e.kind {
+            let parent = match self.nodes[c].parent {
+                Some(p) if self.nodes[p].parent.is_some() => {
+                    let d = &self.nodes[p].display_name;
+                    d[crate::translate_prefix(d)..].to_string()
+                }
+                _ => String::new(),
+            };
+            self.error(file, e.span, format!("Constant names must be qualified to avoid confusion. Please replace '{name}' with '{parent}.{name}', if that's what you intended."));
+        }
         match self.const_values.get(&c) {
             Some(Progress::Done(v)) => return v.clone().map(|(tv, _)| tv),
             Some(Progress::InProgress) => {
