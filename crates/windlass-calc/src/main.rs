@@ -2,6 +2,7 @@
 //! the demo (the default).
 
 mod bench_args;
+mod schema_args;
 #[cfg(feature = "tls")]
 mod tls_args;
 
@@ -77,6 +78,8 @@ enum Command {
         tls: tls_args::ConnectTls,
     },
     Bench(bench_args::Bench),
+    /// Cap'n Proto schema tools in pure Rust (no C++ `capnp` tool needed).
+    Schema(schema_args::Schema),
 }
 
 /// Server runtime limits. Durations take a unit: 500ms, 10s, 2m.
@@ -254,6 +257,7 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
             demo(client, connect.is_some(), plain).await
         }
         Command::Bench(args) => bench_args::run(args).await,
+        Command::Schema(args) => Ok(schema_args::run(args)),
     }
 }
 

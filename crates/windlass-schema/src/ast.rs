@@ -72,24 +72,48 @@ pub(crate) struct ParamDecl {
 pub(crate) enum DeclKind {
     File,
     Using(Expr),
-    Const { ty: Expr, value: Expr },
+    Const {
+        ty: Expr,
+        value: Expr,
+    },
     Enum,
     Enumerant,
     Struct,
-    Field { ty: Expr, default: Option<Expr> },
+    Field {
+        ty: Expr,
+        default: Option<Expr>,
+    },
     Union,
     Group,
-    Interface { superclasses: Vec<Expr> },
-    Method { params: ParamList, results: Option<ParamList> },
-    Annotation { ty: Expr, targets: [bool; 12] },
+    Interface {
+        superclasses: Vec<Expr>,
+    },
+    Method {
+        params: ParamList,
+        results: Option<ParamList>,
+    },
+    Annotation {
+        ty: Expr,
+        targets: [bool; 12],
+    },
     NakedId(u64),
     NakedAnnotation(AnnotationApp),
 }
 
 /// Annotation target flags, in `schema.capnp`'s order.
 pub(crate) const TARGET_NAMES: [&str; 12] = [
-    "file", "const", "enum", "enumerant", "struct", "field", "union", "group", "interface",
-    "method", "param", "annotation",
+    "file",
+    "const",
+    "enum",
+    "enumerant",
+    "struct",
+    "field",
+    "union",
+    "group",
+    "interface",
+    "method",
+    "param",
+    "annotation",
 ];
 
 /// One declaration and the declarations nested in it.

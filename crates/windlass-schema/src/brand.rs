@@ -154,10 +154,7 @@ impl Compiler {
                         Kind::Struct
                             | Kind::Interface
                             | Kind::Builtin(
-                                Builtin::List
-                                    | Builtin::Text
-                                    | Builtin::Data
-                                    | Builtin::AnyPointer
+                                Builtin::List | Builtin::Text | Builtin::Data | Builtin::AnyPointer
                             )
                     );
                     if !ok {
@@ -218,7 +215,10 @@ impl Compiler {
                 Some(scope.params.clone())
             }
         } else {
-            scope.parent.as_ref().and_then(|p| Self::get_params(p, scope_id))
+            scope
+                .parent
+                .as_ref()
+                .and_then(|p| Self::get_params(p, scope_id))
         }
     }
 
@@ -342,13 +342,11 @@ impl Compiler {
                 return BrandedDecl::Decl { decl, brand, span };
             }
             Type::AnyPointer(AnyPtr::Parameter(id, index)) => {
-                return Self::lookup_parameter(scope, *id, *index).unwrap_or(
-                    BrandedDecl::Param {
-                        scope_id: *id,
-                        index: *index,
-                        span: Default::default(),
-                    },
-                )
+                return Self::lookup_parameter(scope, *id, *index).unwrap_or(BrandedDecl::Param {
+                    scope_id: *id,
+                    index: *index,
+                    span: Default::default(),
+                })
             }
             Type::AnyPointer(_) => Builtin::AnyPointer,
         };
@@ -474,7 +472,12 @@ impl Compiler {
         if let Some(r) = self.resolve_member(n, name) {
             return Some(r);
         }
-        if let Some(i) = self.nodes[n].decl.params.iter().position(|(p, _)| p == name) {
+        if let Some(i) = self.nodes[n]
+            .decl
+            .params
+            .iter()
+            .position(|(p, _)| p == name)
+        {
             return Some(Resolved::Param {
                 scope_id: self.nodes[n].id,
                 index: i as u16,
@@ -500,7 +503,11 @@ impl Compiler {
             Some(Progress::Done(r)) => return r.clone(),
             Some(Progress::InProgress) => {
                 let file = self.nodes[n].file;
-                self.error(file, target.span, format!("'using {name}' refers to itself."));
+                self.error(
+                    file,
+                    target.span,
+                    format!("'using {name}' refers to itself."),
+                );
                 return None;
             }
             _ => {}
@@ -511,7 +518,9 @@ impl Compiler {
         let result = self
             .compile_decl_expr(n, &scope, &target, &ImplicitParams::default())
             .map(|d| match d {
-                BrandedDecl::Decl { mut decl, brand, .. } => {
+                BrandedDecl::Decl {
+                    mut decl, brand, ..
+                } => {
                     decl.scope_id = scope.leaf_id;
                     decl.brand = self.compile_brand(file, &brand);
                     Resolved::Decl(decl)
@@ -545,7 +554,13 @@ impl Compiler {
                 match self.resolve(n, name) {
                     Some(r) => Some(self.interpret_resolve(scope, r, e.span)),
                     None => {
-                        self.error(file, e.span, format!("Not defined: '{name}' (no declaration of that name is in scope)"));
+                        self.error(
+                            file,
+                            e.span,
+                            format!(
+                                "Not defined: '{name}' (no declaration of that name is in scope)"
+                            ),
+                        );
                         None
                     }
                 }
@@ -608,9 +623,7 @@ impl Compiler {
                 let p = self.compile_decl_expr(n, scope, parent, implicit)?;
                 let found = match &p {
                     BrandedDecl::Decl { decl, brand, .. } => match decl.node {
-                        Some(pn) => self
-                            .resolve_member(pn, name)
-                            .map(|r| (r, brand.clone())),
+                        Some(pn) => self.resolve_member(pn, name).map(|r| (r, brand.clone())),
                         None => None,
                     },
                     BrandedDecl::Param { .. } => None,
@@ -619,13 +632,21 @@ impl Compiler {
                     Some((r, brand)) => Some(self.interpret_resolve(&brand, r, e.span)),
                     None => {
                         let pt = self.text(file, parent.span);
-                        self.error(file, *name_span, format!("'{pt}' has no member named '{name}'"));
+                        self.error(
+                            file,
+                            *name_span,
+                            format!("'{pt}' has no member named '{name}'"),
+                        );
                         None
                     }
                 }
             }
             _ => {
-                self.error(file, e.span, "Expected a name (a type or declaration), found a value.");
+                self.error(
+                    file,
+                    e.span,
+                    "Expected a name (a type or declaration), found a value.",
+                );
                 None
             }
         }

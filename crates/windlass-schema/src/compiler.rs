@@ -123,6 +123,7 @@ pub(crate) enum Resolved {
 
 /// Compilation state of one node.
 #[derive(Debug, Clone, Default)]
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum Progress<T> {
     #[default]
     NotStarted,
@@ -293,13 +294,21 @@ impl Compiler {
         let display_name = match parent {
             None => self.files[file].name.clone(),
             Some(p) => {
-                let sep = if self.nodes[p].parent.is_none() { ':' } else { '.' };
+                let sep = if self.nodes[p].parent.is_none() {
+                    ':'
+                } else {
+                    '.'
+                };
                 format!("{}{}{}", self.nodes[p].display_name, sep, decl.name)
             }
         };
         let nested = std::mem::take(&mut decl.nested);
         let idx = self.nodes.len();
-        let span = if decl.name.is_empty() { decl.span } else { decl.name_span };
+        let span = if decl.name.is_empty() {
+            decl.span
+        } else {
+            decl.name_span
+        };
         if let Some(&other) = self.node_by_id.get(&id) {
             if id & (1 << 63) != 0 {
                 let other_name = self.nodes[other].display_name.clone();
@@ -387,7 +396,11 @@ impl Compiler {
             let p = lexical_absolute(&cwd, prefix);
             if let Ok(rest) = abs.strip_prefix(&p) {
                 let rest = rest.to_string_lossy().replace('\\', "/");
-                if !rest.is_empty() && best.as_ref().is_none_or(|(bp, _)| p.as_os_str().len() > bp.as_os_str().len()) {
+                if !rest.is_empty()
+                    && best
+                        .as_ref()
+                        .is_none_or(|(bp, _)| p.as_os_str().len() > bp.as_os_str().len())
+                {
                     best = Some((p.clone(), rest));
                 }
             }
@@ -426,7 +439,11 @@ fn normalize(p: &str) -> Option<String> {
 }
 
 fn lexical_absolute(cwd: &Path, p: &Path) -> PathBuf {
-    let joined = if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        cwd.join(p)
+    };
     let mut out = PathBuf::from("/");
     for c in joined.components() {
         match c {

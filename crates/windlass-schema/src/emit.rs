@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use capnp::schema_capnp::{brand, code_generator_request, node, type_, value};
 
 use crate::compiler::Compiler;
-use crate::model::{AnnotationOut, AnyPtr, Body, Brand, FieldKind, NodeOut, SourceInfoOut, Type, Value};
+use crate::model::{
+    AnnotationOut, AnyPtr, Body, Brand, FieldKind, NodeOut, SourceInfoOut, Type, Value,
+};
 
 const NODE: u32 = 1;
 const PARENTS: u32 = 2;
@@ -14,7 +16,7 @@ const CHILDREN: u32 = 4;
 const DEPENDENCIES: u32 = 1 << 15;
 /// What `capnp compile` asks for: the files, everything in them, and the transitive
 /// dependencies of those with their parents.
-pub(crate) const EAGER: u32 = NODE | CHILDREN | DEPENDENCIES | PARENTS * DEPENDENCIES;
+pub(crate) const EAGER: u32 = NODE | CHILDREN | DEPENDENCIES | (PARENTS * DEPENDENCIES);
 
 /// The nodes chosen so far, in the order first reached.
 #[derive(Default)]
@@ -89,7 +91,13 @@ fn node_deps(n: &NodeOut, out: &mut Vec<u64>) {
 
 impl Compiler {
     /// Visits node `n` with the given eagerness, as `Compiler::Node::traverse` does.
-    pub(crate) fn traverse(&mut self, n: usize, e: u32, seen: &mut HashMap<usize, u32>, sel: &mut Selection) {
+    pub(crate) fn traverse(
+        &mut self,
+        n: usize,
+        e: u32,
+        seen: &mut HashMap<usize, u32>,
+        sel: &mut Selection,
+    ) {
         let slot = seen.entry(n).or_insert(0);
         if *slot & e == e {
             return;
@@ -180,21 +188,26 @@ fn patch_node(n: &mut NodeOut, values: &[Option<Value>]) {
                 }
             }
         }
-        Body::Enum(es) => es.iter_mut().for_each(|e| patch_anns(&mut e.annotations, values)),
-        Body::Interface { methods, .. } => {
-            methods.iter_mut().for_each(|m| patch_anns(&mut m.annotations, values))
-        }
+        Body::Enum(es) => es
+            .iter_mut()
+            .for_each(|e| patch_anns(&mut e.annotations, values)),
+        Body::Interface { methods, .. } => methods
+            .iter_mut()
+            .for_each(|m| patch_anns(&mut m.annotations, values)),
         Body::Const(_, v) => patch(v, values),
         _ => {}
     }
 }
+
+/// A requested file: its ID, name and import table.
+pub(crate) type RequestedFile = (u64, String, Vec<(u64, String)>);
 
 /// Writes the request.
 pub(crate) fn write_request(
     req: &mut code_generator_request::Builder<'_>,
     nodes: &[(NodeOut, SourceInfoOut)],
     infos: &[SourceInfoOut],
-    requested: &[(u64, String, Vec<(u64, String)>)],
+    requested: &[RequestedFile],
 ) -> capnp::Result<()> {
     let mut v = req.reborrow().init_capnp_version();
     v.set_major(0);
@@ -325,7 +338,9 @@ fn write_node(mut b: node::Builder<'_>, n: &NodeOut) -> capnp::Result<()> {
                 let mut mb = ml.reborrow().get(i as u32);
                 mb.set_name(m.name.as_str());
                 mb.set_code_order(m.code_order);
-                let mut ip = mb.reborrow().init_implicit_parameters(m.implicit_params.len() as u32);
+                let mut ip = mb
+                    .reborrow()
+                    .init_implicit_parameters(m.implicit_params.len() as u32);
                 for (j, p) in m.implicit_params.iter().enumerate() {
                     ip.reborrow().get(j as u32).set_name(p.as_str());
                 }
@@ -389,7 +404,10 @@ fn write_annotations(b: &mut node::Builder<'_>, anns: &[AnnotationOut]) -> capnp
     Ok(())
 }
 
-fn write_annotation(mut b: capnp::schema_capnp::annotation::Builder<'_>, a: &AnnotationOut) -> capnp::Result<()> {
+fn write_annotation(
+    mut b: capnp::schema_capnp::annotation::Builder<'_>,
+    a: &AnnotationOut,
+) -> capnp::Result<()> {
     b.set_id(a.id);
     write_value(b.reborrow().init_value(), &a.value)?;
     if let Some(br) = &a.brand {
@@ -474,7 +492,10 @@ fn write_type(mut b: type_::Builder<'_>, t: &Type) {
     }
 }
 
-fn set_pointer(mut b: capnp::any_pointer::Builder<'_>, words: &Option<Vec<capnp::Word>>) -> capnp::Result<()> {
+fn set_pointer(
+    mut b: capnp::any_pointer::Builder<'_>,
+    words: &Option<Vec<capnp::Word>>,
+) -> capnp::Result<()> {
     let Some(words) = words else {
         return Ok(());
     };

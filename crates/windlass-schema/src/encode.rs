@@ -111,7 +111,8 @@ fn write_ptr(words: &mut Vec<u64>, at: usize, tv: &TV, _ty: &Type) {
                 let per = usize::from(*dw) + usize::from(*pc);
                 let t = alloc(words, 1 + per * items.len());
                 // The tag: a struct pointer whose offset field counts the elements.
-                words[t] = (items.len() as u64) << 2 | (u64::from(*dw) | u64::from(*pc) << 16) << 32;
+                words[t] =
+                    (items.len() as u64) << 2 | (u64::from(*dw) | u64::from(*pc) << 16) << 32;
                 for (i, it) in items.iter().enumerate() {
                     let base = t + 1 + i * per;
                     if let TV::Struct(_, img) = it {

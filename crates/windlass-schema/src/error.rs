@@ -76,7 +76,9 @@ impl Error {
     pub(crate) fn locate(file: &str, text: &str, d: &Diagnostic) -> Self {
         let start = (d.span.start as usize).min(text.len());
         let end = (d.span.end as usize).clamp(start, text.len());
-        let line_start = text[..floor_char(text, start)].rfind('\n').map_or(0, |i| i + 1);
+        let line_start = text[..floor_char(text, start)]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
         let line_end = text[line_start..]
             .find('\n')
             .map_or(text.len(), |i| line_start + i);
@@ -93,7 +95,11 @@ impl Error {
             line,
             column,
             message: d.message.clone(),
-            source_line: Some(text[line_start..line_end].trim_end_matches('\r').to_string()),
+            source_line: Some(
+                text[line_start..line_end]
+                    .trim_end_matches('\r')
+                    .to_string(),
+            ),
             width,
         }
     }

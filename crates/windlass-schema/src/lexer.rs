@@ -478,7 +478,10 @@ impl Lexer<'_> {
         }
         match text.parse::<f64>() {
             Ok(v) => Ok(TokenKind::Float(v)),
-            Err(_) => Err(Diagnostic::new(self.span_from(start), "invalid number".into())),
+            Err(_) => Err(Diagnostic::new(
+                self.span_from(start),
+                "invalid number".into(),
+            )),
         }
     }
 

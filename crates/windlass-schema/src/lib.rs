@@ -121,7 +121,9 @@ impl SchemaCompiler {
     ///
     /// # Errors
     /// Every error found, each with its file, line, column and what was expected.
-    pub fn compile(&self) -> Result<capnp::message::Builder<capnp::message::HeapAllocator>, Errors> {
+    pub fn compile(
+        &self,
+    ) -> Result<capnp::message::Builder<capnp::message::HeapAllocator>, Errors> {
         let mut c = compiler::Compiler {
             opts: compiler::LoadOptions {
                 import_paths: self.import_paths.clone(),
@@ -172,7 +174,8 @@ impl SchemaCompiler {
             return Err(Errors(c.errors));
         }
         let mut message = capnp::message::Builder::new_default();
-        let mut req = message.init_root::<capnp::schema_capnp::code_generator_request::Builder<'_>>();
+        let mut req =
+            message.init_root::<capnp::schema_capnp::code_generator_request::Builder<'_>>();
         if let Err(e) = emit::write_request(&mut req, &nodes, &sel.infos, &table) {
             return Err(Errors(vec![Error::whole_file(
                 "(output)",

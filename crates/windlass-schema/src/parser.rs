@@ -4,8 +4,10 @@
 //! reference compiler's order; when none matches, the error points at the furthest token any form
 //! reached and says what that form expected there.
 
-use crate::ast::{AnnotationApp, Decl, DeclId, DeclKind, Expr, ExprKind, Param, ParamDecl,
-    ParamList, TARGET_NAMES};
+use crate::ast::{
+    AnnotationApp, Decl, DeclId, DeclKind, Expr, ExprKind, Param, ParamDecl, ParamList,
+    TARGET_NAMES,
+};
 use crate::error::{Diagnostic, Span};
 use crate::lexer::{Statement, Token, TokenKind};
 
@@ -38,7 +40,10 @@ pub(crate) fn parse_file(stmts: &[Statement], errors: &mut Vec<Diagnostic>) -> D
         match decl.kind {
             DeclKind::NakedId(id) => {
                 if let DeclId::Uid(..) = root.id {
-                    errors.push(Diagnostic::new(decl.span, "File can only have one ID.".into()));
+                    errors.push(Diagnostic::new(
+                        decl.span,
+                        "File can only have one ID.".into(),
+                    ));
                 } else {
                     root.id = decl.id;
                     let _ = id;
@@ -187,7 +192,11 @@ impl<'a> P<'a> {
         }
         self.alt(|p| {
             let a = p.annotation()?;
-            Some(new_decl(String::new(), Span::default(), DeclKind::NakedAnnotation(a)))
+            Some(new_decl(
+                String::new(),
+                Span::default(),
+                DeclKind::NakedAnnotation(a),
+            ))
         })
     }
 
@@ -214,7 +223,10 @@ impl<'a> P<'a> {
     fn generic_decl(&mut self) -> R<Decl> {
         let kw = match self.peek().map(|t| &t.kind) {
             Some(TokenKind::Ident(k)) => k.as_str(),
-            _ => return self.fail("a declaration (struct, enum, interface, const, annotation, using)"),
+            _ => {
+                return self
+                    .fail("a declaration (struct, enum, interface, const, annotation, using)")
+            }
         };
         match kw {
             "using" => self.alt(|p| p.using()),
@@ -479,9 +491,13 @@ impl<'a> P<'a> {
     fn named_decl_head(&mut self) -> R<Decl> {
         self.keyword("interface")?;
         let (name, span) = self.ident()?;
-        let mut d = new_decl(name, span, DeclKind::Interface {
-            superclasses: Vec::new(),
-        });
+        let mut d = new_decl(
+            name,
+            span,
+            DeclKind::Interface {
+                superclasses: Vec::new(),
+            },
+        );
         d.id = self.opt_uid();
         if matches!(self.peek().map(|t| &t.kind), Some(TokenKind::Paren(_))) {
             d.params = self.ident_list(false)?;
@@ -511,8 +527,7 @@ impl<'a> P<'a> {
                     if items.len() > 1 {
                         self.errors.push(Diagnostic::new(
                             *span,
-                            "Wildcard should not be specified together with other targets."
-                                .into(),
+                            "Wildcard should not be specified together with other targets.".into(),
                         ));
                     }
                     targets = [true; 12];
@@ -868,7 +883,10 @@ impl<'a> P<'a> {
             }
             TokenKind::Ident(k)
                 if (k == "import" || k == "embed")
-                    && matches!(self.toks.get(self.pos + 1).map(|t| &t.kind), Some(TokenKind::Str(_))) =>
+                    && matches!(
+                        self.toks.get(self.pos + 1).map(|t| &t.kind),
+                        Some(TokenKind::Str(_))
+                    ) =>
             {
                 let is_import = k == "import";
                 self.pos += 1;

@@ -109,7 +109,15 @@ impl<'a> StructTranslator<'a> {
         self.c.nodes[self.n].file
     }
 
-    fn from_decl(&mut self, parent: usize, code_order: u16, d: &Decl, kind: MKind, scope: Scope, in_union: bool) -> usize {
+    fn member_from_decl(
+        &mut self,
+        parent: usize,
+        code_order: u16,
+        d: &Decl,
+        kind: MKind,
+        scope: Scope,
+        in_union: bool,
+    ) -> usize {
         let mut m = member(Some(parent), code_order, kind, scope);
         m.is_in_union = in_union;
         m.name = d.name.clone();
@@ -173,10 +181,18 @@ impl<'a> StructTranslator<'a> {
         self.nodes.len() - 1
     }
 
-    fn traverse_union(&mut self, decl: &Decl, members: &[Decl], parent: usize, u: usize, code_order: &mut u16) {
+    fn traverse_union(
+        &mut self,
+        decl: &Decl,
+        members: &[Decl],
+        parent: usize,
+        u: usize,
+        code_order: &mut u16,
+    ) {
         if members.len() < 2 {
             let f = self.file();
-            self.c.error(f, decl.span, "Union must have at least two members.");
+            self.c
+                .error(f, decl.span, "Union must have at least two members.");
         }
         for m in members {
             let mut ordinal = None;
@@ -184,7 +200,7 @@ impl<'a> StructTranslator<'a> {
                 DeclKind::Field { .. } => {
                     self.members[parent].child_count += 1;
                     let g = self.layout.new_group(u);
-                    let idx = self.from_decl(parent, *code_order, m, MKind::Field, g, true);
+                    let idx = self.member_from_decl(parent, *code_order, m, MKind::Field, g, true);
                     *code_order += 1;
                     self.all.push(idx);
                     if let DeclId::Ordinal(o, _) = m.id {
@@ -194,13 +210,14 @@ impl<'a> StructTranslator<'a> {
                 DeclKind::Union => {
                     if m.name.is_empty() {
                         let f = self.file();
-                        self.c.error(f, m.span, "Unions cannot contain unnamed unions.");
+                        self.c
+                            .error(f, m.span, "Unions cannot contain unnamed unions.");
                         continue;
                     }
                     self.members[parent].child_count += 1;
                     let g = self.layout.new_group(u);
                     let inner = self.layout.new_union(g);
-                    let idx = self.from_decl(parent, *code_order, m, MKind::Union, g, true);
+                    let idx = self.member_from_decl(parent, *code_order, m, MKind::Union, g, true);
                     *code_order += 1;
                     let node = self.new_group_node(parent, &m.name);
                     self.members[idx].node = Some(node);
@@ -215,7 +232,7 @@ impl<'a> StructTranslator<'a> {
                 DeclKind::Group => {
                     self.members[parent].child_count += 1;
                     let g = self.layout.new_group(u);
-                    let idx = self.from_decl(parent, *code_order, m, MKind::Group, g, true);
+                    let idx = self.member_from_decl(parent, *code_order, m, MKind::Group, g, true);
                     *code_order += 1;
                     let node = self.new_group_node(parent, &m.name);
                     self.members[idx].node = Some(node);
@@ -233,7 +250,8 @@ impl<'a> StructTranslator<'a> {
     fn traverse_group(&mut self, decl: &Decl, members: &[Decl], parent: usize, scope: Scope) {
         if members.is_empty() {
             let f = self.file();
-            self.c.error(f, decl.span, "Group must have at least one member.");
+            self.c
+                .error(f, decl.span, "Group must have at least one member.");
         }
         self.traverse_top_or_group(members, parent, scope);
     }
@@ -245,7 +263,8 @@ impl<'a> StructTranslator<'a> {
             match &m.kind {
                 DeclKind::Field { .. } => {
                     self.members[parent].child_count += 1;
-                    let idx = self.from_decl(parent, code_order, m, MKind::Field, scope, false);
+                    let idx =
+                        self.member_from_decl(parent, code_order, m, MKind::Field, scope, false);
                     code_order += 1;
                     self.all.push(idx);
                     if let DeclId::Ordinal(o, _) = m.id {
@@ -258,7 +277,14 @@ impl<'a> StructTranslator<'a> {
                         parent
                     } else {
                         self.members[parent].child_count += 1;
-                        let idx = self.from_decl(parent, code_order, m, MKind::Union, scope, false);
+                        let idx = self.member_from_decl(
+                            parent,
+                            code_order,
+                            m,
+                            MKind::Union,
+                            scope,
+                            false,
+                        );
                         code_order += 1;
                         let node = self.new_group_node(parent, &m.name);
                         self.members[idx].node = Some(node);
@@ -278,7 +304,8 @@ impl<'a> StructTranslator<'a> {
                 }
                 DeclKind::Group => {
                     self.members[parent].child_count += 1;
-                    let idx = self.from_decl(parent, code_order, m, MKind::Group, scope, false);
+                    let idx =
+                        self.member_from_decl(parent, code_order, m, MKind::Group, scope, false);
                     code_order += 1;
                     let node = self.new_group_node(parent, &m.name);
                     self.members[idx].node = Some(node);
@@ -346,7 +373,10 @@ impl<'a> StructTranslator<'a> {
     fn add_member_schema(&mut self, p: usize) {
         let node = self.members[p].node.unwrap_or(0);
         let count = self.members[p].child_count as usize;
-        if self.struct_mut(node).fields.is_empty() && count > 0 && self.members[p].child_initialized == 0 {
+        if self.struct_mut(node).fields.is_empty()
+            && count > 0
+            && self.members[p].child_initialized == 0
+        {
             if self.members[p].parent.is_some() {
                 self.get_schema(p);
             }
@@ -471,7 +501,11 @@ impl<'a> StructTranslator<'a> {
                 let is_null = matches!(&d.kind, ExprKind::RelName(x) if x == "null");
                 if self.members[m].is_param && is_null {
                     if !ty.is_pointer() {
-                        self.c.error(file, d.span, "Only pointer parameters can declare their default as 'null'.");
+                        self.c.error(
+                            file,
+                            d.span,
+                            "Only pointer parameters can declare their default as 'null'.",
+                        );
                     }
                     crate::values::default_default(&ty)
                 } else {

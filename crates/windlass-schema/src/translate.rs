@@ -6,7 +6,9 @@ use crate::brand::{BrandedDecl, ImplicitParams};
 use crate::compiler::{Compiler, Kind, Progress};
 use crate::error::Span;
 use crate::ids;
-use crate::model::{AnnotationOut, Body, EnumerantOut, MethodOut, NodeOut, SourceInfoOut, Type, Value};
+use crate::model::{
+    AnnotationOut, Body, EnumerantOut, MethodOut, NodeOut, SourceInfoOut, Type, Value,
+};
 use crate::structs::StructTranslator;
 
 /// The annotation target a declaration is, by index into `ast::TARGET_NAMES`.
@@ -112,7 +114,12 @@ impl Compiler {
         }
     }
 
-    pub(crate) fn compile_type(&mut self, n: usize, e: &Expr, implicit: &ImplicitParams) -> Option<Type> {
+    pub(crate) fn compile_type(
+        &mut self,
+        n: usize,
+        e: &Expr,
+        implicit: &ImplicitParams,
+    ) -> Option<Type> {
         let scope = self.scope_for_node(n);
         let file = self.nodes[n].file;
         let d = self.compile_decl_expr(n, &scope, e, implicit)?;
@@ -146,20 +153,27 @@ impl Compiler {
             };
             let scope = self.scope_for_node(n);
             let name_text = self.text(file, app.name.span);
-            if let Some(d) = self.compile_decl_expr(n, &scope, &app.name, &ImplicitParams::default()) {
+            if let Some(d) =
+                self.compile_decl_expr(n, &scope, &app.name, &ImplicitParams::default())
+            {
                 match &d {
                     BrandedDecl::Decl { decl, .. } if decl.kind == Kind::Annotation => {
                         let (id, brand) = self.id_and_brand(file, &d);
                         ann.id = id;
                         ann.brand = Some(brand.unwrap_or_default());
-                        if let Some((ty, targets)) = decl.node.and_then(|a| self.annotation_info(a)) {
+                        if let Some((ty, targets)) = decl.node.and_then(|a| self.annotation_info(a))
+                        {
                             if !targets[target as usize] {
                                 self.error(file, app.name.span, format!("'{name_text}' cannot be applied to this kind of declaration (a {}).", crate::ast::TARGET_NAMES[target as usize]));
                             }
                             match &app.value {
                                 None => {
                                     if ty != Type::Void {
-                                        self.error(file, app.name.span, format!("'{name_text}' requires a value."));
+                                        self.error(
+                                            file,
+                                            app.name.span,
+                                            format!("'{name_text}' requires a value."),
+                                        );
                                         ann.value = crate::values::default_default(&ty);
                                     }
                                 }
@@ -167,7 +181,11 @@ impl Compiler {
                             }
                         }
                     }
-                    _ => self.error(file, app.name.span, format!("'{name_text}' is not an annotation.")),
+                    _ => self.error(
+                        file,
+                        app.name.span,
+                        format!("'{name_text}' is not an annotation."),
+                    ),
                 }
             }
             out.push(ann);
@@ -189,7 +207,12 @@ impl Compiler {
                     DeclKind::Using(_) => None,
                     _ => Some(false),
                 };
-                out.push((d.name.clone(), d.name_span, matches!(d.kind, DeclKind::Union), is_type));
+                out.push((
+                    d.name.clone(),
+                    d.name_span,
+                    matches!(d.kind, DeclKind::Union),
+                    is_type,
+                ));
                 if matches!(d.kind, DeclKind::Union) && d.name.is_empty() {
                     walk(&d.nested, out);
                 }
@@ -199,9 +222,17 @@ impl Compiler {
         for (name, span, is_union, _) in decls {
             if let Some(prev) = seen.get(&name).copied() {
                 if name.is_empty() && is_union {
-                    self.error(file, span, "An unnamed union is already defined in this scope.");
+                    self.error(
+                        file,
+                        span,
+                        "An unnamed union is already defined in this scope.",
+                    );
                 } else {
-                    self.error(file, span, format!("'{name}' is already defined in this scope."));
+                    self.error(
+                        file,
+                        span,
+                        format!("'{name}' is already defined in this scope."),
+                    );
                     self.error(file, prev, format!("'{name}' previously defined here."));
                 }
             } else {
@@ -288,7 +319,12 @@ impl Compiler {
     fn translate_enum(&mut self, n: usize, decl: &Decl, work: &mut Work) {
         let file = self.nodes[n].file;
         let mut list: Vec<(u64, u16, &Decl)> = Vec::new();
-        for (code, d) in decl.nested.iter().filter(|d| d.kind == DeclKind::Enumerant).enumerate() {
+        for (code, d) in decl
+            .nested
+            .iter()
+            .filter(|d| d.kind == DeclKind::Enumerant)
+            .enumerate()
+        {
             let ord = match d.id {
                 DeclId::Ordinal(o, _) => o,
                 _ => 0,
@@ -358,7 +394,11 @@ impl Compiler {
             };
             let implicit: Vec<String> = d.params.iter().map(|(p, _)| p.clone()).collect();
             if let ParamList::Stream(span) = params {
-                self.error(file, *span, "'stream' can only appear after '->', not before.");
+                self.error(
+                    file,
+                    *span,
+                    "'stream' can only appear after '->', not before.",
+                );
             }
             let (param_id, param_brand) =
                 self.compile_param_list(n, &d.name, ord as u16, false, params, &implicit, work);
@@ -400,7 +440,10 @@ impl Compiler {
         match list {
             ParamList::Named(params, _) => {
                 let parent = &work.nodes[0].0;
-                let type_name = format!("{method}{}", if is_results { "$Results" } else { "$Params" });
+                let type_name = format!(
+                    "{method}{}",
+                    if is_results { "$Results" } else { "$Params" }
+                );
                 let id = ids::method_params_id(parent.id, ordinal, is_results);
                 let display_name = format!("{}.{}", parent.display_name, type_name);
                 let node = NodeOut {
@@ -414,7 +457,14 @@ impl Compiler {
                     is_generic: parent.is_generic || !implicit.is_empty(),
                     body: Body::Struct(Default::default()),
                 };
-                work.nodes.push((node, SourceInfoOut { id: 0, doc: None, members: None }));
+                work.nodes.push((
+                    node,
+                    SourceInfoOut {
+                        id: 0,
+                        doc: None,
+                        members: None,
+                    },
+                ));
                 let root = work.nodes.len() - 1;
                 let imp = ImplicitParams {
                     scope_id: id,

@@ -134,7 +134,9 @@ impl Compiler {
             }
             _ => return None,
         };
-        let v = self.eval(n, &expr, &ty).and_then(|tv| self.to_value(&tv, &ty));
+        let v = self
+            .eval(n, &expr, &ty)
+            .and_then(|tv| self.value_of(&tv, &ty));
         let v = Some(v.unwrap_or_else(|| default_default(&ty)));
         if let Some(Progress::Done(w)) = self.translated.get_mut(&n) {
             if let Some(p) = w.pending.get_mut(i) {
@@ -144,7 +146,7 @@ impl Compiler {
         v
     }
 
-    fn to_value(&mut self, tv: &TV, ty: &Type) -> Option<Value> {
+    fn value_of(&mut self, tv: &TV, ty: &Type) -> Option<Value> {
         let bits = raw_bits(tv, ty);
         Some(match ty {
             Type::Void => Value::Void,
@@ -178,7 +180,10 @@ impl Compiler {
     /// Evaluates `e` as a value of type `ty`, names resolved from node `n`.
     pub(crate) fn eval(&mut self, n: usize, e: &Expr, ty: &Type) -> Option<TV> {
         let file = self.nodes[n].file;
-        if matches!(ty, Type::AnyPointer(AnyPtr::Parameter(..) | AnyPtr::Implicit(_))) {
+        if matches!(
+            ty,
+            Type::AnyPointer(AnyPtr::Parameter(..) | AnyPtr::Implicit(_))
+        ) {
             self.error(file, e.span, "Cannot interpret value because the type is a generic type parameter which is not yet bound. We don't know what type to expect here.");
             return None;
         }
@@ -189,7 +194,11 @@ impl Compiler {
     fn mismatch(&mut self, file: usize, e: &Expr, ty: &Type) -> Option<TV> {
         let t = type_name(self, ty);
         let found = self.text(file, e.span);
-        self.error(file, e.span, format!("Type mismatch: expected a value of type {t}, found `{found}`."));
+        self.error(
+            file,
+            e.span,
+            format!("Type mismatch: expected a value of type {t}, found `{found}`."),
+        );
         None
     }
 
@@ -216,8 +225,19 @@ impl Compiler {
                 };
                 let (lo, hi) = range.unwrap_or((0, 0));
                 if v < lo || v > hi {
-                    self.error(file, e.span, format!("Integer value out of range: {v} does not fit in {}.", type_name(self, ty)));
-                    return Some(if v < lo { TV::Int(lo as i64) } else { TV::UInt(hi as u64) });
+                    self.error(
+                        file,
+                        e.span,
+                        format!(
+                            "Integer value out of range: {v} does not fit in {}.",
+                            type_name(self, ty)
+                        ),
+                    );
+                    return Some(if v < lo {
+                        TV::Int(lo as i64)
+                    } else {
+                        TV::UInt(hi as u64)
+                    });
                 }
                 true
             }
@@ -257,24 +277,37 @@ impl Compiler {
                 }
                 self.const_ref(n, e)
             }
-            ExprKind::AbsName(_) | ExprKind::Import(_) | ExprKind::Application(..) | ExprKind::Member(..) => {
-                self.const_ref(n, e)
-            }
+            ExprKind::AbsName(_)
+            | ExprKind::Import(_)
+            | ExprKind::Application(..)
+            | ExprKind::Member(..) => self.const_ref(n, e),
             ExprKind::Embed(path) => {
                 let bytes = self.read_embed(file, path);
                 let Some(bytes) = bytes else {
-                    self.error(file, e.span, format!("Embed failed: \"{path}\" was not found."));
+                    self.error(
+                        file,
+                        e.span,
+                        format!("Embed failed: \"{path}\" was not found."),
+                    );
                     return None;
                 };
                 match ty {
                     Type::Text => Some(TV::Text(String::from_utf8_lossy(&bytes).into_owned())),
                     Type::Data => Some(TV::Data(bytes)),
                     Type::Struct(..) => {
-                        self.error(file, e.span, "unsupported: embedding a Cap'n Proto message as a struct value");
+                        self.error(
+                            file,
+                            e.span,
+                            "unsupported: embedding a Cap'n Proto message as a struct value",
+                        );
                         None
                     }
                     _ => {
-                        self.error(file, e.span, "Embeds can only be used when Text, Data, or a struct is expected.");
+                        self.error(
+                            file,
+                            e.span,
+                            "Embeds can only be used when Text, Data, or a struct is expected.",
+                        );
                         None
                     }
                 }
@@ -391,11 +424,19 @@ impl Compiler {
         };
         for p in params {
             let Some((fname, fspan)) = &p.name else {
-                self.error(file, p.value.span, "Missing field name: write `name = value`.");
+                self.error(
+                    file,
+                    p.value.span,
+                    "Missing field name: write `name = value`.",
+                );
                 continue;
             };
             let Some(field) = s.fields.iter().find(|f| &f.name == fname) else {
-                self.error(file, *fspan, format!("Struct has no field named '{fname}'."));
+                self.error(
+                    file,
+                    *fspan,
+                    format!("Struct has no field named '{fname}'."),
+                );
                 continue;
             };
             if field.discriminant != 0xffff {
@@ -404,7 +445,10 @@ impl Compiler {
             }
             match &field.kind {
                 FieldKind::Slot {
-                    offset, ty, default, ..
+                    offset,
+                    ty,
+                    default,
+                    ..
                 } => {
                     let Some(tv) = self.eval(n, &p.value, ty) else {
                         continue;
@@ -432,7 +476,11 @@ impl Compiler {
                 }
                 FieldKind::Group(gid) => match &p.value.kind {
                     ExprKind::Tuple(inner) => self.fill_struct(n, *gid, img, inner),
-                    _ => self.error(file, p.value.span, "Type mismatch: expected a group value `(field = value, ...)`."),
+                    _ => self.error(
+                        file,
+                        p.value.span,
+                        "Type mismatch: expected a group value `(field = value, ...)`.",
+                    ),
                 },
             }
         }
@@ -447,7 +495,11 @@ impl Compiler {
         let c = match &d {
             crate::brand::BrandedDecl::Decl { decl, .. } if decl.kind == Kind::Const => decl.node?,
             _ => {
-                self.error(file, e.span, format!("'{text}' does not refer to a constant."));
+                self.error(
+                    file,
+                    e.span,
+                    format!("'{text}' does not refer to a constant."),
+                );
                 return None;
             }
         };
@@ -464,7 +516,11 @@ impl Compiler {
         match self.const_values.get(&c) {
             Some(Progress::Done(v)) => return v.clone().map(|(tv, _)| tv),
             Some(Progress::InProgress) => {
-                self.error(file, e.span, format!("Cyclic constant: the value of '{text}' depends on itself."));
+                self.error(
+                    file,
+                    e.span,
+                    format!("Cyclic constant: the value of '{text}' depends on itself."),
+                );
                 return None;
             }
             _ => {}
@@ -496,7 +552,11 @@ pub(crate) fn write_bits(data: &mut [u64], bit_offset: usize, width: usize, valu
     let Some(w) = data.get_mut(word) else {
         return;
     };
-    let mask = if width >= 64 { u64::MAX } else { (1u64 << width) - 1 };
+    let mask = if width >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
     *w = (*w & !(mask << shift)) | ((value & mask) << shift);
 }
 

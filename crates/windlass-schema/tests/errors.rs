@@ -8,14 +8,18 @@ fn every_error_case_reports_the_expected_message() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/errors");
     let mut checked = 0;
     let mut failures = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("tests/errors").flatten().collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/errors")
+        .flatten()
+        .collect();
     entries.sort_by_key(|e| e.path());
     for entry in entries {
         let path = entry.path();
         if path.extension().is_none_or(|x| x != "capnp") {
             continue;
         }
-        let expected = std::fs::read_to_string(path.with_extension("expected")).expect("expected file");
+        let expected =
+            std::fs::read_to_string(path.with_extension("expected")).expect("expected file");
         let expected = expected.trim_end();
         let result = windlass_schema::SchemaCompiler::new()
             .src_prefix(&dir)
@@ -26,7 +30,10 @@ fn every_error_case_reports_the_expected_message() {
             Err(e) => {
                 let text = e.to_string();
                 if !text.contains(expected) {
-                    failures.push(format!("{}:\n  expected: {expected}\n  got:\n{text}", path.display()));
+                    failures.push(format!(
+                        "{}:\n  expected: {expected}\n  got:\n{text}",
+                        path.display()
+                    ));
                 }
             }
         }
@@ -51,7 +58,10 @@ fn arbitrary_bytes_never_panic() {
     for (i, s) in samples.iter().enumerate() {
         let f = dir.join(format!("g{i}.capnp"));
         std::fs::write(&f, s).expect("write");
-        let _ = windlass_schema::SchemaCompiler::new().src_prefix(&dir).file(&f).compile_to_bytes();
+        let _ = windlass_schema::SchemaCompiler::new()
+            .src_prefix(&dir)
+            .file(&f)
+            .compile_to_bytes();
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

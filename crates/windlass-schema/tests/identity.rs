@@ -80,7 +80,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 fn reference(case: &Case) -> Result<Vec<u8>, String> {
     let mut cmd = Command::new(tool());
-    cmd.arg("compile").arg("-o-").arg("--src-prefix").arg(&case.prefix);
+    cmd.arg("compile")
+        .arg("-o-")
+        .arg("--src-prefix")
+        .arg(&case.prefix);
     for i in &case.imports {
         cmd.arg("-I").arg(i);
     }
@@ -100,14 +103,17 @@ fn ours(case: &Case) -> Result<Vec<u8>, String> {
     c.compile_to_bytes().map_err(|e| e.to_string())
 }
 
-fn canonical<'a, T: capnp::traits::SetterInput<U>, U: capnp::traits::Owned>(v: T) -> Vec<u8> {
+fn canonical<T: capnp::traits::SetterInput<U>, U: capnp::traits::Owned>(v: T) -> Vec<u8> {
     let mut m = capnp::message::Builder::new_default();
     m.set_root_canonical(v).expect("canonical copy");
     m.get_segments_for_output()[0].to_vec()
 }
 
 /// The parts of a request that must be equal, order-normalized.
-fn normalized(bytes: &[u8]) -> (Vec<(u64, Vec<u8>)>, Vec<(u64, Vec<u8>)>, Vec<Vec<u8>>) {
+/// Canonical bytes of each node and source info (by ID) and of each requested file.
+type Normalized = (Vec<(u64, Vec<u8>)>, Vec<(u64, Vec<u8>)>, Vec<Vec<u8>>);
+
+fn normalized(bytes: &[u8]) -> Normalized {
     let msg = capnp::serialize::read_message(bytes, ReaderOptions::new()).expect("message");
     let req: code_generator_request::Reader<'_> = msg.get_root().expect("root");
     let mut nodes: Vec<(u64, Vec<u8>)> = req
@@ -178,7 +184,8 @@ fn generated_code_is_identical_to_the_cpp_tools() {
             "WINDLASS_REQUIRE_CAPNP=1 but the capnp tool does not run"
         );
     }
-    let scratch = std::env::temp_dir().join(format!("windlass-schema-identity-{}", std::process::id()));
+    let scratch =
+        std::env::temp_dir().join(format!("windlass-schema-identity-{}", std::process::id()));
     let cases = corpus();
     let mut identical = 0;
     let mut failures = Vec::new();
@@ -206,7 +213,9 @@ fn generated_code_is_identical_to_the_cpp_tools() {
                 .filter(|x| !on.contains(x))
                 .map(|(id, _)| format!("@0x{id:x}"))
                 .collect();
-            failures.push(format!("{name}: nodes differ (reference nodes not matched: {ids:?})"));
+            failures.push(format!(
+                "{name}: nodes differ (reference nodes not matched: {ids:?})"
+            ));
             continue;
         }
         if ri != oi {
@@ -236,6 +245,14 @@ fn generated_code_is_identical_to_the_cpp_tools() {
         identical += 1;
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    println!("{identical} of {} corpus schemas byte-identical", cases.len());
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    println!(
+        "{identical} of {} corpus schemas byte-identical",
+        cases.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
