@@ -13,6 +13,8 @@ use crate::model::Brand;
 pub(crate) enum SourceDir {
     Disk(PathBuf),
     Embedded,
+    /// Text handed in directly ([`crate::SchemaCompiler::compile_source`]).
+    Memory,
 }
 
 /// A loaded schema file.
@@ -146,6 +148,7 @@ pub(crate) struct Compiler {
     pub opts: LoadOptions,
     pub files: Vec<FileInfo>,
     pub file_by_key: HashMap<(SourceDir, String), usize>,
+    pub file_by_canon: HashMap<PathBuf, usize>,
     pub nodes: Vec<NodeInfo>,
     pub node_by_id: HashMap<u64, usize>,
     pub errors: Vec<Error>,
@@ -154,6 +157,8 @@ pub(crate) struct Compiler {
     pub translated: HashMap<usize, Progress<crate::translate::Work>>,
     /// Const values, once evaluated.
     pub const_values: HashMap<usize, Progress<Option<(crate::values::TV, crate::model::Type)>>>,
+    /// In-memory sources by name.
+    pub memory: HashMap<String, String>,
     /// Extra nodes by id (groups, param structs) → the node they belong to.
     pub aux_owner: HashMap<u64, usize>,
 }
@@ -187,6 +192,14 @@ impl Compiler {
                 if !full.is_file() {
                     return None;
                 }
+                // The same file reached by another route (an import path and a source prefix,
+                // relative and absolute names) is one file, named as first reached.
+                let canon = std::fs::canonicalize(&full).unwrap_or_else(|_| full.clone());
+                if let Some(&f) = self.file_by_canon.get(&canon) {
+                    self.file_by_key.insert(key, f);
+                    return Some(f);
+                }
+                self.file_by_canon.insert(canon, self.files.len());
                 match std::fs::read(&full) {
                     Ok(bytes) => match String::from_utf8(bytes) {
                         Ok(t) => t,
@@ -215,6 +228,7 @@ impl Compiler {
                 }
             }
             SourceDir::Embedded => crate::stdlib::lookup(rel)?.to_string(),
+            SourceDir::Memory => self.memory.get(rel)?.clone(),
         };
         let idx = self.files.len();
         self.file_by_key.insert(key, idx);

@@ -55,6 +55,9 @@ pub(crate) fn translate_prefix(display_name: &str) -> usize {
     dot.max(colon)
 }
 
+/// A compiled `CodeGeneratorRequest` message.
+pub type Request = capnp::message::Builder<capnp::message::HeapAllocator>;
+
 /// What to compile: files, import paths and source prefixes, as `capnp compile`'s arguments.
 #[derive(Debug, Clone)]
 pub struct SchemaCompiler {
@@ -121,9 +124,21 @@ impl SchemaCompiler {
     ///
     /// # Errors
     /// Every error found, each with its file, line, column and what was expected.
-    pub fn compile(
-        &self,
-    ) -> Result<capnp::message::Builder<capnp::message::HeapAllocator>, Errors> {
+    pub fn compile(&self) -> Result<Request, Errors> {
+        self.compile_inner(None)
+    }
+
+    /// Compiles one schema given as text (named `name`), plus the configured files. Relative
+    /// imports from it find nothing; absolute ones use the import paths as usual. This is what
+    /// the fuzz target drives.
+    ///
+    /// # Errors
+    /// As [`SchemaCompiler::compile`].
+    pub fn compile_source(&self, name: &str, text: &str) -> Result<Request, Errors> {
+        self.compile_inner(Some((name, text)))
+    }
+
+    fn compile_inner(&self, source: Option<(&str, &str)>) -> Result<Request, Errors> {
         let mut c = compiler::Compiler {
             opts: compiler::LoadOptions {
                 import_paths: self.import_paths.clone(),
@@ -133,13 +148,19 @@ impl SchemaCompiler {
             },
             ..Default::default()
         };
-        if self.files.is_empty() {
+        if self.files.is_empty() && source.is_none() {
             return Err(Errors(vec![Error::whole_file(
                 "(command line)",
                 "no schema files given".into(),
             )]));
         }
         let mut requested = Vec::new();
+        if let Some((name, text)) = source {
+            c.memory.insert(name.to_string(), text.to_string());
+            if let Some(idx) = c.load(compiler::SourceDir::Memory, name) {
+                requested.push(idx);
+            }
+        }
         for f in &self.files {
             match c.load_requested(f) {
                 Ok(idx) => requested.push(idx),

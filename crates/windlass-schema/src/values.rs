@@ -377,7 +377,9 @@ impl Compiler {
                     let parent = name.rfind('/').map_or("", |i| &name[..i]);
                     vec![d.join(parent).join(path)]
                 }
-                crate::compiler::SourceDir::Embedded => Vec::new(),
+                crate::compiler::SourceDir::Embedded | crate::compiler::SourceDir::Memory => {
+                    Vec::new()
+                }
             }
         };
         candidates.into_iter().find_map(|p| std::fs::read(p).ok())
