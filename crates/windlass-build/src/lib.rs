@@ -16,17 +16,21 @@
 //! Rust code generator every capnp-rust user runs, from a schema compiled by a *front end*:
 //!
 //! 1. the Cap'n Proto tool (`capnp`, or the path in `WINDLASS_CAPNP`), when it runs;
-//! 2. otherwise a **checked-in copy** of the generated code ([`Config::checked_in`]), used only
-//!    while the SHA-256 fingerprints recorded beside it match the schema files (so a changed
-//!    schema is never silently built from stale code);
-//! 3. otherwise the build fails with a message that says what to install or check in.
+//! 2. otherwise the **pure-Rust front end** ([`windlass_schema`]), which parses the schemas
+//!    itself and produces the same request as the tool (hence the same generated code);
+//! 3. otherwise (it reported an error) a **checked-in copy** of the generated code
+//!    ([`Config::checked_in`]), used only while the SHA-256 fingerprints recorded beside it
+//!    match the schema files (so a changed schema is never silently built from stale code);
+//! 4. otherwise the build fails with a message that says what to install, fix or check in.
 //!
-//! The front ends are a closed list ([`Frontend`]) so that a pure-Rust schema compiler can be
-//! added as one more without changing anyone's `build.rs`.
+//! [`Config::front_end`] (or `WINDLASS_SCHEMA_FRONTEND=rust|tool`) chooses one front end
+//! instead: `rust` always compiles in pure Rust, `tool` never does.
 //!
 //! # Environment
 //! - `WINDLASS_CAPNP`: the `capnp` tool to run (default: `capnp` on `PATH`).
 //! - `WINDLASS_REQUIRE_CAPNP=1`: fail instead of falling back to a checked-in copy (for CI).
+//! - `WINDLASS_SCHEMA_FRONTEND=rust`: always use the pure-Rust front end; `=tool`: never use
+//!   it (the tool, then the checked-in copy, as before it existed).
 //! - `WINDLASS_REGEN_DIR=DIR`: after compiling with the tool, also write the generated files and
 //!   their fingerprints to `DIR/<checked-in dir>` (the [`Config::checked_in`] path, relative to
 //!   the crate); `WINDLASS_REGEN_DIR=$PWD` refreshes the checked-in copies in place, a scratch
@@ -56,6 +60,21 @@ pub const REGEN_ENV: &str = "WINDLASS_REGEN_DIR";
 /// Environment variable that limits [`REGEN_ENV`] to the build script of one package (by name),
 /// so that refreshing a crate does not also write its dependencies' code into its directory.
 pub const REGEN_PACKAGE_ENV: &str = "WINDLASS_REGEN_PACKAGE";
+/// Environment variable choosing the front end: `rust` or `tool` (default: automatic).
+pub const FRONTEND_ENV: &str = "WINDLASS_SCHEMA_FRONTEND";
+
+/// Which front end [`Config::run`] may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FrontEndChoice {
+    /// The tool if it runs, else pure Rust, else the checked-in copy.
+    #[default]
+    Auto,
+    /// Always the pure-Rust front end ([`windlass_schema`]), even where the tool is installed.
+    PureRust,
+    /// Never the pure-Rust front end: the tool, else the checked-in copy.
+    ToolOnly,
+}
 
 /// Compiles `files` into `OUT_DIR` with the default [`Config`], or ends the build script with a
 /// message that says what went wrong and what to do.
@@ -78,6 +97,8 @@ pub enum Frontend {
     /// The tool was absent: the checked-in copy in this directory matched the schemas and was
     /// copied to the output directory.
     CheckedIn(PathBuf),
+    /// The pure-Rust front end ([`windlass_schema`]) compiled the schemas.
+    PureRust,
 }
 
 /// Compiling schemas failed; the message says what to do.
@@ -99,6 +120,11 @@ pub enum Error {
         tool: PathBuf,
         /// Why the checked-in copy could not be used, if one was configured.
         checked_in: Option<String>,
+    },
+    /// The pure-Rust front end was chosen ([`FrontEndChoice::PureRust`]) and reported errors.
+    PureRust {
+        /// Every error, `file:line:column: error: ...` one per line.
+        message: String,
     },
     /// The tool ran and failed (a schema error, a missing import, ...).
     Compile {
@@ -156,6 +182,12 @@ impl fmt::Display for Error {
                      Config::checked_in(\"src/generated\") plus {REGEN_ENV}=$PWD cargo build"
                 )
             }
+            Error::PureRust { message } => {
+                write!(
+                    f,
+                    "the pure-Rust schema compiler reported errors:\n{message}"
+                )
+            }
             Error::Compile { tool, message } => write!(
                 f,
                 "compiling the schemas with `{}` failed: {message}",
@@ -190,6 +222,7 @@ pub struct Config {
     checked_in: Option<PathBuf>,
     tool: Option<PathBuf>,
     require_tool: Option<bool>,
+    front_end: Option<FrontEndChoice>,
 }
 
 impl Config {
@@ -251,6 +284,13 @@ impl Config {
         self
     }
 
+    /// Which front end to use. Default: `WINDLASS_SCHEMA_FRONTEND` (`rust` or `tool`), else
+    /// [`FrontEndChoice::Auto`].
+    pub fn front_end(&mut self, choice: FrontEndChoice) -> &mut Self {
+        self.front_end = Some(choice);
+        self
+    }
+
     /// Compiles the schemas, printing the `cargo:` lines a build script needs (rerun triggers,
     /// and a warning when the checked-in copy is used).
     ///
@@ -260,7 +300,7 @@ impl Config {
         if self.files.is_empty() {
             return Err(Error::NoFiles);
         }
-        for var in [CAPNP_ENV, REQUIRE_ENV, REGEN_ENV, REGEN_PACKAGE_ENV, "PATH"] {
+        for var in [CAPNP_ENV, REQUIRE_ENV, REGEN_ENV, REGEN_PACKAGE_ENV, FRONTEND_ENV, "PATH"] {
             println!("cargo:rerun-if-env-changed={var}");
         }
         for file in &self.files {
@@ -279,6 +319,18 @@ impl Config {
             env::var_os(CAPNP_ENV).map_or_else(|| PathBuf::from("capnp"), PathBuf::from)
         });
 
+        let choice = self
+            .front_end
+            .unwrap_or_else(|| match env::var(FRONTEND_ENV).as_deref() {
+                Ok("rust") => FrontEndChoice::PureRust,
+                Ok("tool") => FrontEndChoice::ToolOnly,
+                _ => FrontEndChoice::Auto,
+            });
+        if choice == FrontEndChoice::PureRust {
+            self.compile_pure_rust(&out_dir)
+                .map_err(|message| Error::PureRust { message })?;
+            return Ok(Frontend::PureRust);
+        }
         if tool_runs(&tool) {
             self.compile_with_tool(&tool, &out_dir)?;
             let this_package = env::var(REGEN_PACKAGE_ENV).map_or(true, |wanted| {
@@ -297,7 +349,24 @@ impl Config {
         if require {
             return Err(Error::ToolRequired { tool });
         }
+        let mut pure_rust_errors = None;
+        if choice == FrontEndChoice::Auto {
+            match self.compile_pure_rust(&out_dir) {
+                Ok(()) => {
+                    println!(
+                        "cargo:warning=the Cap'n Proto tool `{}` was not found: compiled the \
+                         schemas with the pure-Rust front end (windlass-schema)",
+                        tool.display()
+                    );
+                    return Ok(Frontend::PureRust);
+                }
+                Err(message) => pure_rust_errors = Some(message),
+            }
+        }
         let Some(dir) = &self.checked_in else {
+            if let Some(message) = pure_rust_errors {
+                return Err(Error::PureRust { message });
+            }
             return Err(Error::NoFrontend {
                 tool,
                 checked_in: None,
@@ -330,6 +399,30 @@ impl Config {
                 std::process::exit(1);
             }
         }
+    }
+
+    /// Compiles with windlass-schema and runs capnpc's generator on the request; the error is
+    /// the located messages.
+    fn compile_pure_rust(&self, out_dir: &Path) -> Result<(), String> {
+        let mut compiler = windlass_schema::SchemaCompiler::new();
+        if let Some(prefix) = self.prefix() {
+            compiler.src_prefix(prefix);
+        }
+        for dir in &self.import_paths {
+            compiler.import_path(dir);
+        }
+        for file in &self.files {
+            compiler.file(file);
+        }
+        let request = compiler.compile_to_bytes().map_err(|e| e.to_string())?;
+        let mut codegen = capnpc::codegen::CodeGenerationCommand::new();
+        codegen.output_directory(out_dir);
+        if !self.parent_module.is_empty() {
+            codegen.default_parent_module(self.parent_module.clone());
+        }
+        codegen
+            .run(&request[..])
+            .map_err(|e| format!("code generation failed: {e}"))
     }
 
     fn compile_with_tool(&self, tool: &Path, out_dir: &Path) -> Result<(), Error> {
@@ -422,10 +515,38 @@ mod tests {
             .file("schemas/kv.capnp")
             .output_dir(&dir)
             .capnp_tool("/nonexistent/capnp")
+            .front_end(FrontEndChoice::ToolOnly)
             .require_tool(false);
         let err = config.run().expect_err("no tool, no copy");
         let text = err.to_string();
         assert!(text.contains("apt-get install capnproto"), "{text}");
         assert!(text.contains("checked_in"), "{text}");
+    }
+
+    #[test]
+    fn pure_rust_front_end_compiles_without_the_tool() {
+        let dir = std::env::temp_dir().join(format!("wb-pure-{}", std::process::id()));
+        let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/calculator.capnp");
+        let mut config = Config::new();
+        config
+            .file(&schema)
+            .output_dir(&dir)
+            .capnp_tool("/nonexistent/capnp")
+            .require_tool(false);
+        config.parent_module(&["schemas"]);
+        assert_eq!(
+            config.run().expect("pure Rust compiles"),
+            Frontend::PureRust
+        );
+        let code = std::fs::read_to_string(dir.join("calculator_capnp.rs")).expect("generated");
+        // The checked-in copy was generated by the C++ tool: the same bytes.
+        let checked_in =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../src/generated/calculator_capnp.rs");
+        let expected = std::fs::read_to_string(checked_in).expect("checked-in copy");
+        assert!(
+            code == expected,
+            "pure-Rust output differs from src/generated/"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

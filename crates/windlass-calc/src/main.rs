@@ -3,6 +3,7 @@
 
 mod args;
 mod bench_args;
+mod schema_args;
 #[cfg(feature = "tls")]
 mod tls_args;
 mod units;
@@ -98,6 +99,8 @@ enum Command {
         tls: tls_args::ConnectTls,
     },
     Bench(bench_args::Bench),
+    /// Cap'n Proto schema tools in pure Rust (no C++ `capnp` tool needed).
+    Schema(schema_args::Schema),
 }
 
 /// The default of `eval --timeout` and `demo --timeout` (keep in step with their
@@ -262,6 +265,7 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
             demo(client, connect.is_some(), plain).await
         }
         Command::Bench(args) => bench_args::run(args).await,
+        Command::Schema(args) => Ok(schema_args::run(args)),
     }
 }
 

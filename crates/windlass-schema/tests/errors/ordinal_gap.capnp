@@ -1,0 +1,5 @@
+@0xe1a2b3c4d5e6f708;
+struct S {
+  a @0 :Int32;
+  b @2 :Int32;
+}

@@ -1,0 +1,2 @@
+@0xe1a2b3c4d5e6f708;
+const c :Text = "abc;
