@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates every checked-in copy of generated code (the directories holding a schemas.sha256:
-# src/generated/, examples/chat_room/generated/, crates/windlass-addressbook/src/generated/,
-# docs/your-own-service/kv-store/src/generated/) with
+# src/generated/, examples/chat_room/generated/, crates/windlass-addressbook/src/generated/) with
 # the Cap'n Proto tool, or with --check verifies that each is what a fresh generation produces
 # (CI runs that). Never edit generated files by hand: change the schema and run this script.
 # schemas.sha256 holds the fingerprints windlass-build checks before it uses a copy on a machine
@@ -17,8 +16,7 @@ esac
 
 # package and crate directory; its build.rs writes fresh copies under WINDLASS_REGEN_DIR,
 # mirroring each checked-in directory's path inside the crate.
-targets=("windlass ." "windlass-addressbook crates/windlass-addressbook"
-         "kv-store docs/your-own-service/kv-store")
+targets=("windlass ." "windlass-addressbook crates/windlass-addressbook")
 stale=0
 for target in "${targets[@]}"; do
   read -r package dir <<<"$target"

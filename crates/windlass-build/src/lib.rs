@@ -300,7 +300,14 @@ impl Config {
         if self.files.is_empty() {
             return Err(Error::NoFiles);
         }
-        for var in [CAPNP_ENV, REQUIRE_ENV, REGEN_ENV, REGEN_PACKAGE_ENV, FRONTEND_ENV, "PATH"] {
+        for var in [
+            CAPNP_ENV,
+            REQUIRE_ENV,
+            REGEN_ENV,
+            REGEN_PACKAGE_ENV,
+            FRONTEND_ENV,
+            "PATH",
+        ] {
             println!("cargo:rerun-if-env-changed={var}");
         }
         for file in &self.files {
