@@ -119,10 +119,10 @@ pub use capnp_rpc;
 pub use client::{Connection, Connector};
 pub use error::{CallError, ConnectError, Error, ServeError};
 pub use instrument::ConnectionStats;
-pub use rpc::{KEEPALIVE_INTERVAL, KEEPALIVE_TIME, TRAVERSALS_PER_MESSAGE};
+pub use rpc::{KEEPALIVE_INTERVAL, KEEPALIVE_TIME};
 pub use server::{Options as ServerOptions, Server, ServerHandle};
 pub use shared::{HomeThread, Shared};
-pub use transport::DEFAULT_STREAM_WINDOW;
+pub use transport::{DEFAULT_STREAM_WINDOW, TRAVERSALS_PER_MESSAGE};
 
 /// The README's Rust examples, compiled by `cargo test` so they cannot rot.
 #[cfg(doctest)]

@@ -17,7 +17,7 @@ use capnp_rpc::rpc_twoparty_capnp::Side;
 use capnp_rpc::RpcSystem;
 use tokio::io::DuplexStream;
 
-use super::home::{Home, Job, Owner};
+use super::home::{Home, Job, Link, Owner};
 use super::Handle;
 use crate::instrument::{Counters, Watch};
 use crate::rpc;
@@ -27,13 +27,6 @@ use crate::schemas::shared_capnp::registry;
 /// waits for the reader: large enough that a burst of pipelined calls is written at once, small
 /// enough that a thread that stops reading holds back its peer.
 const PIPE_BYTES: usize = 256 * 1024;
-
-/// The near end of a bridge to one owner thread.
-pub(super) struct Link {
-    registry: registry::Client,
-    /// Cleared when the bridge's connection ends, so the next proxy makes a new one.
-    alive: Rc<Cell<bool>>,
-}
 
 /// A proxy on this thread for the capability behind `handle`, owned by another thread.
 pub(super) fn proxy(home: &Rc<Home>, handle: &Arc<Handle>) -> Box<dyn ClientHook> {
@@ -54,10 +47,8 @@ pub(super) fn proxy(home: &Rc<Home>, handle: &Arc<Handle>) -> Box<dyn ClientHook
 
 /// The registry of `owner` as seen from this thread, over the bridge to it (made on first use).
 fn link(home: &Rc<Home>, owner: &Owner) -> registry::Client {
-    if let Some(link) = home.links.borrow().get(&owner.key()) {
-        if link.alive.get() {
-            return link.registry.clone();
-        }
+    if let Some(registry) = home.live_link(owner.key()) {
+        return registry;
     }
     let (near, far) = tokio::io::duplex(PIPE_BYTES);
     let serve: Job = Box::new(move |owner_home| serve_far_end(owner_home, far));

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use capnp::private::capability::ClientHook;
 use tokio::sync::{mpsc, oneshot};
 
-use super::bridge::Link;
 use crate::error::{Error, ServeError};
+use crate::schemas::shared_capnp::registry;
 
 /// Work for an owner thread, run by its dispatcher with the thread's [`Home`].
 pub(super) type Job = Box<dyn FnOnce(&Rc<Home>) + Send>;
@@ -22,6 +22,13 @@ pub(super) type Job = Box<dyn FnOnce(&Rc<Home>) + Send>;
 pub(crate) trait Keep {
     /// Closes it, cleanly where it can; runs on the owner thread.
     fn close(self: Box<Self>) -> Pin<Box<dyn Future<Output = Result<(), Error>>>>;
+}
+
+/// The near end of a bridge from this thread to one owner thread (made by `bridge`).
+pub(super) struct Link {
+    pub(super) registry: registry::Client,
+    /// Cleared when the bridge's connection ends, so the next proxy makes a new one.
+    pub(super) alive: Rc<std::cell::Cell<bool>>,
 }
 
 /// One shared capability on its owner thread.
@@ -88,6 +95,13 @@ impl Home {
             key: self.key,
             jobs: self.jobs.clone(),
         }
+    }
+
+    /// The registry of the owner `key`, over a bridge from this thread that is still up.
+    pub(super) fn live_link(&self, key: u64) -> Option<registry::Client> {
+        let links = self.links.borrow();
+        let link = links.get(&key).filter(|link| link.alive.get())?;
+        Some(link.registry.clone())
     }
 
     /// Registers a capability, returning its id.

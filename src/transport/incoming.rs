@@ -13,7 +13,9 @@ use tokio::io::AsyncRead;
 use tokio_util::codec::FramedRead;
 use tracing::warn;
 
-use crate::framing::{FramingError, Message, MessageCodec};
+use capnp_rpc::rpc_twoparty_capnp::Side;
+
+use crate::framing::{ForeignProtocol, FramingError, Limits, Message, MessageCodec};
 use crate::instrument::{Counted, Watch};
 
 /// The decoding reader of a connection, in a slot a pending read takes it out of.
@@ -27,7 +29,7 @@ pub(super) fn input<R: AsyncRead + Unpin>(
     options: ReaderOptions,
     watch: &Watch,
 ) -> Input<R> {
-    let limits = crate::rpc::read_limits(options);
+    let limits = read_limits(options);
     let reader = Counted::new(reader, watch.counters.clone());
     Rc::new(RefCell::new(Some(FramedRead::new(
         reader,
@@ -42,7 +44,7 @@ pub(super) fn input<R: AsyncRead + Unpin>(
 pub(super) fn receive<R: AsyncRead + Unpin + 'static>(
     input: &Input<R>,
     watch: &Rc<Watch>,
-    peer: capnp_rpc::rpc_twoparty_capnp::Side,
+    peer: Side,
 ) -> Promise<Option<Box<dyn capnp_rpc::IncomingMessage>>, Error> {
     let Some(mut reader) = input.borrow_mut().take() else {
         // Either the connection has ended or (never, with capnp-rpc 0.27) a second read
@@ -66,7 +68,7 @@ pub(super) fn receive<R: AsyncRead + Unpin + 'static>(
                 Ok(None)
             }
             Some(Err(e)) => {
-                let e = crate::rpc::not_capnp_error(&e, peer).unwrap_or_else(|| read_error(e));
+                let e = not_capnp_error(&e, peer).unwrap_or_else(|| read_error(e));
                 watch.fail(e.clone());
                 Err(e)
             }
@@ -104,6 +106,59 @@ impl capnp_rpc::IncomingMessage for Incoming {
     }
 }
 
+/// How many times over the words of one incoming message may be read: the traversal limit each
+/// message is read with is this many times its largest allowed size.
+///
+/// capnp counts every word it follows a pointer to, each time it is followed, and a call is read
+/// more than once: capnp-rpc reads the `Call` and its payload, then the method reads its
+/// parameters again. With the traversal limit equal to the size limit (as it was), a call of 240
+/// bytes under a 296-byte limit failed with capnp's bare `Read limit exceeded` instead of being
+/// accepted. The size check on the header still bounds each message; this bounds what a message
+/// of pointers aimed at the same words (an amplification attack) can cost to read: at most this
+/// many times its size. `tests/runtime.rs` sends every call size up to a small limit and checks
+/// each is either served or refused as too large.
+pub const TRAVERSALS_PER_MESSAGE: usize = 4;
+
+/// The limits incoming messages are decoded with, from the `ReaderOptions` a server or client
+/// was configured with: the traversal limit is the largest message (in words), checked on the
+/// header before anything is read; each message is then read with a traversal budget of
+/// [`TRAVERSALS_PER_MESSAGE`] times that, and the configured nesting limit.
+pub(crate) fn read_limits(options: ReaderOptions) -> Limits {
+    let max_bytes = options
+        .traversal_limit_in_words
+        .map_or(usize::MAX, |words| words.saturating_mul(8));
+    let mut reading = options;
+    reading.traversal_limit_in_words = options
+        .traversal_limit_in_words
+        .map(|words| words.saturating_mul(TRAVERSALS_PER_MESSAGE));
+    Limits::new()
+        .with_reader_options(reading)
+        .with_max_message_bytes(max_bytes)
+}
+
+/// The error for a peer that turned out to speak another protocol ([`FramingError::NotCapnp`]),
+/// worded for the side that reads it: a client hears that the address is not a Cap'n Proto
+/// server at all, which no retry will change. `None` for every other framing error.
+pub(crate) fn not_capnp_error(e: &FramingError, peer: Side) -> Option<capnp::Error> {
+    let FramingError::NotCapnp { protocol } = e else {
+        return None;
+    };
+    let like = match protocol {
+        ForeignProtocol::Text(_) => format!("with {protocol}"),
+        ForeignProtocol::NumberedGreeting => format!("with {protocol}"),
+        _ => format!("like {protocol}"),
+    };
+    let reason = match peer {
+        Side::Server => format!(
+            "this is not a Cap'n Proto server (it answered {like}); check the address and port"
+        ),
+        Side::Client => {
+            format!("the client does not speak Cap'n Proto (it sent what looks {like})")
+        }
+    };
+    Some(capnp::Error::failed(reason))
+}
+
 #[cfg(test)]
 mod tests {
     use tokio::io::AsyncWriteExt;
@@ -111,6 +166,27 @@ mod tests {
     use super::*;
     use crate::instrument::End;
     use crate::transport::testing::{abort_bytes, accept, network, receive};
+
+    #[test]
+    fn a_foreign_server_is_named_and_other_errors_are_left_alone() {
+        let http = FramingError::NotCapnp {
+            protocol: ForeignProtocol::Http,
+        };
+        let e = not_capnp_error(&http, Side::Server).expect("mapped");
+        assert_eq!(e.kind, capnp::ErrorKind::Failed);
+        assert!(
+            e.extra
+                .starts_with("this is not a Cap'n Proto server (it answered like HTTP)"),
+            "{e}"
+        );
+        let e = not_capnp_error(&http, Side::Client).expect("mapped");
+        assert!(e.extra.contains("client does not speak Cap'n Proto"), "{e}");
+        let other = FramingError::TooManySegments {
+            count: 600,
+            max: 511,
+        };
+        assert!(not_capnp_error(&other, Side::Server).is_none());
+    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn reads_messages_then_a_clean_end() {

@@ -45,6 +45,7 @@ use crate::instrument::{Counted, Watch};
 
 mod flow;
 pub use flow::DEFAULT_STREAM_WINDOW;
+pub use incoming::TRAVERSALS_PER_MESSAGE;
 mod incoming;
 mod outbox;
 #[cfg(test)]
