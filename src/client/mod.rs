@@ -8,6 +8,7 @@
 //! - [`Reconnecting`]: re-connects with capped exponential backoff and jitter.
 
 mod connection;
+mod failover;
 mod reconnect;
 #[cfg(feature = "tls")]
 mod tls;
@@ -23,7 +24,6 @@ use std::sync::Arc;
 
 use capnp::capability::FromClientHook;
 use capnp_rpc::rpc_twoparty_capnp::Side;
-use tokio::net::TcpStream;
 
 use crate::error::{CallError, ConnectError, Error};
 use crate::instrument::{Counters, Watch};
@@ -54,7 +54,7 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Opens connections to one server: address, timeouts and (feature `tls`) TLS.
 #[derive(Debug, Clone)]
 pub struct Connector {
-    addr: String,
+    addrs: failover::Addresses,
     connect_timeout: Duration,
     handshake_timeout: Duration,
     #[cfg(feature = "tls")]
@@ -67,8 +67,22 @@ impl Connector {
     /// A connector for `addr` (`host:port`, e.g. `localhost:4000` or `[::1]:4000`): plain TCP,
     /// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_HANDSHAKE_TIMEOUT`].
     pub fn new(addr: impl Into<String>) -> Self {
+        Self::new_multi([addr.into()])
+    }
+
+    /// A connector for a pool of servers (each `host:port`; a host name's every A/AAAA record is
+    /// tried too). [`Connector::connect`] tries them in turn from where the last connection
+    /// succeeded, giving each record [`Connector::with_connect_timeout`]; a
+    /// [`Reconnecting`] client moves on to the next address when its connection is lost.
+    /// Clones share the position. An empty list fails every connect with
+    /// [`ConnectError::Resolve`].
+    pub fn new_multi<I, S>(addrs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
         Connector {
-            addr: addr.into(),
+            addrs: failover::Addresses::new(addrs.into_iter().map(Into::into).collect()),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             #[cfg(feature = "tls")]
@@ -96,7 +110,19 @@ impl Connector {
         self
     }
 
-    /// How long resolving and connecting may take. Default: [`DEFAULT_CONNECT_TIMEOUT`].
+    /// The addresses this connector tries, in configured order.
+    pub fn addresses(&self) -> &[String] {
+        self.addrs.all()
+    }
+
+    /// Makes the next [`Connector::connect`] start after the address at `index` (in
+    /// [`Connector::addresses`]): what [`Reconnecting`] does when a connection is lost.
+    pub fn skip(&self, index: usize) {
+        self.addrs.skip(index);
+    }
+
+    /// How long resolving and connecting may take, per address record tried. Default:
+    /// [`DEFAULT_CONNECT_TIMEOUT`].
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -126,14 +152,11 @@ impl Connector {
     /// # Panics
     /// Outside a `LocalSet` (tokio's `spawn_local` panics there).
     pub async fn connect(&self) -> Result<Connection, ConnectError> {
-        let addr = self.addr.as_str();
-        let timeout = self.connect_timeout;
-        let stream = tokio::time::timeout(timeout, open_tcp(addr))
-            .await
-            .map_err(|_| ConnectError::Timeout {
-                addr: addr.to_string(),
-                timeout,
-            })??;
+        let (stream, addr, index) = self.addrs.open(self.connect_timeout).await?;
+        #[cfg(feature = "tls")]
+        let addr = addr.as_str();
+        #[cfg(not(feature = "tls"))]
+        let _ = addr;
         let peer = stream.peer_addr().map_err(|source| ConnectError::Connect {
             addr: unspecified(),
             source,
@@ -152,7 +175,7 @@ impl Connector {
                 self.reader_options,
                 watch.clone(),
             );
-            return Ok(Connection::start(network, watch, peer, self.heartbeat));
+            return Ok(Connection::start(network, watch, peer, self.heartbeat).at_index(index));
         }
         let (reader, writer) = stream.into_split();
         let network = rpc::network(
@@ -162,7 +185,7 @@ impl Connector {
             self.reader_options,
             watch.clone(),
         );
-        Ok(Connection::start(network, watch, peer, self.heartbeat))
+        Ok(Connection::start(network, watch, peer, self.heartbeat).at_index(index))
     }
 
     /// Connects from any thread or runtime (a multi-threaded tokio runtime needs no `LocalSet`)
@@ -303,32 +326,6 @@ where
         Ok(result) => result.map_err(CallError::Rpc),
         Err(_) => Err(CallError::Timeout(timeout)),
     }
-}
-
-async fn open_tcp(addr: &str) -> Result<TcpStream, ConnectError> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr)
-        .await
-        .map_err(|source| ConnectError::Resolve {
-            addr: addr.to_string(),
-            source,
-        })?
-        .collect();
-    let mut last = None;
-    for candidate in addrs {
-        match TcpStream::connect(candidate).await {
-            Ok(stream) => return Ok(stream),
-            Err(source) => {
-                last = Some(ConnectError::Connect {
-                    addr: candidate,
-                    source,
-                })
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| ConnectError::Resolve {
-        addr: addr.to_string(),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses found"),
-    }))
 }
 
 fn unspecified() -> SocketAddr {

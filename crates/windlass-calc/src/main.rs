@@ -3,6 +3,7 @@
 
 mod args;
 mod bench_args;
+mod scale_args;
 #[cfg(feature = "tls")]
 mod tls_args;
 mod units;
@@ -46,6 +47,8 @@ enum Command {
         listen: String,
         #[command(flatten)]
         runtime: RuntimeArgs,
+        #[command(flatten)]
+        scale: scale_args::ScaleOut,
         #[cfg(feature = "tls")]
         #[command(flatten)]
         tls: tls_args::ServeTls,
@@ -96,6 +99,7 @@ enum Command {
         tls: tls_args::ConnectTls,
     },
     Bench(bench_args::Bench),
+    Load(scale_args::Load),
 }
 
 /// The default of `eval --timeout` and `demo --timeout` (keep in step with their
@@ -223,11 +227,12 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
         Command::Serve {
             listen,
             runtime,
+            scale,
             #[cfg(feature = "tls")]
             tls,
         } => {
             #[allow(unused_mut)]
-            let mut options = runtime.options();
+            let mut options = scale.apply(runtime.options());
             #[cfg(feature = "tls")]
             if let Some(tls) = tls.build()? {
                 if let Some(fingerprint) = tls.fingerprint() {
@@ -236,7 +241,7 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
                 }
                 options = options.with_tls(tls);
             }
-            serve(&listen, options).await
+            serve(&listen, options, scale.shutdown_delay).await
         }
         Command::Eval {
             client,
@@ -260,17 +265,37 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
             demo(client, connect.is_some(), plain).await
         }
         Command::Bench(args) => bench_args::run(args).await,
+        Command::Load(args) => scale_args::load(args).await,
     }
 }
 
-async fn serve(listen: &str, options: Options) -> Result<ExitCode, windlass::Error> {
+async fn serve(
+    listen: &str,
+    options: Options,
+    shutdown_delay: Duration,
+) -> Result<ExitCode, windlass::Error> {
     // Handlers first: a signal that arrives once the address is logged must find them in place
     // (before registration, SIGINT/SIGTERM would kill the process outright).
     let signals = ShutdownSignals::install();
-    let bootstrap = |_: &ConnectionInfo| calculator::new_client().client;
+    let bootstrap = |info: &ConnectionInfo| {
+        tracing::info!(client = %info.peer(), proxy = ?info.proxy(), "bootstrap");
+        calculator::new_client().client
+    };
     let server = windlass::Server::bind(listen, options, bootstrap)?;
     tracing::info!(addr = %server.local_addr(), "serving the Calculator");
+    #[cfg(feature = "admin")]
+    if let Some(admin) = server.admin_addr() {
+        tracing::info!(addr = %admin, "admin endpoint: /healthz /readyz /metrics");
+    }
     signals.recv().await;
+    // Readiness drops first, while the server still accepts: the load balancer's health check
+    // takes it out of rotation during the delay, then the drain begins.
+    let trigger = server.shutdown_trigger();
+    trigger.mark_unready();
+    if !shutdown_delay.is_zero() {
+        tracing::info!(delay = ?shutdown_delay, "not ready; draining after the shutdown delay");
+        tokio::time::sleep(shutdown_delay).await;
+    }
     // Blocking here is fine: this thread has nothing else to do while the workers drain.
     server.shutdown()?;
     tracing::info!("server stopped");
