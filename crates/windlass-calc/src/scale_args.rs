@@ -62,7 +62,9 @@ impl ScaleOut {
 /// Each client is a reconnecting connection over every --connect address in turn; it makes
 /// sequential calls, each evaluating a number unique to the run, and checks the answer is that
 /// number. One line per client, then a `total` line:
-/// `ok=N failed=N disconnected=N wrong=N timed_out=N connects=N max_recovery_ms=N`.
+/// `ok=N failed=N disconnected=N wrong=N timed_out=N connects=N max_recovery_ms=N
+/// max_failed_ms=N` (recovery: from a failure to the next success; failed: the longest a failed
+/// call took to fail).
 /// Exits 1 if any answer was wrong.
 #[derive(Args)]
 pub(crate) struct Load {
@@ -102,20 +104,23 @@ struct Report {
     timed_out: u64,
     connects: u64,
     max_recovery: Duration,
+    /// The longest a failed call took to fail (how fast a loss was noticed).
+    max_failed: Duration,
     first_failure: Option<Instant>,
 }
 
 impl Report {
     fn line(&self) -> String {
         format!(
-            "ok={} failed={} disconnected={} wrong={} timed_out={} connects={} max_recovery_ms={}",
+            "ok={} failed={} disconnected={} wrong={} timed_out={} connects={} max_recovery_ms={} max_failed_ms={}",
             self.ok,
             self.failed,
             self.disconnected,
             self.wrong,
             self.timed_out,
             self.connects,
-            self.max_recovery.as_millis()
+            self.max_recovery.as_millis(),
+            self.max_failed.as_millis()
         )
     }
 
@@ -127,6 +132,7 @@ impl Report {
         self.timed_out += other.timed_out;
         self.connects += other.connects;
         self.max_recovery = self.max_recovery.max(other.max_recovery);
+        self.max_failed = self.max_failed.max(other.max_failed);
     }
 }
 
@@ -187,6 +193,7 @@ async fn client(id: u32, args: Rc<Load>, deadline: Instant) -> Report {
                 conn.call(call).await
             }
         };
+        let started = Instant::now();
         let result = tokio::time::timeout(args.call_timeout, attempt).await;
         {
             let mut r = report.borrow_mut();
@@ -206,6 +213,7 @@ async fn client(id: u32, args: Rc<Load>, deadline: Instant) -> Report {
                     eprintln!("client {id}: call {seq} failed: {e}");
                     r.failed += 1;
                     r.disconnected += u64::from(disconnected);
+                    r.max_failed = r.max_failed.max(started.elapsed());
                     r.first_failure.get_or_insert_with(Instant::now);
                 }
                 Err(_) => {
