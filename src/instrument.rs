@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tracing::debug;
 
+use crate::calls::{self, CallStats, CallTimes};
 use crate::framing::Message;
 
 /// Replaces an error before it is sent to the peer; see `Options::with_error_redaction`.
@@ -36,6 +37,10 @@ pub(crate) struct Counters {
     calls_in: AtomicU64,
     calls_out: AtomicU64,
     writes: AtomicU64,
+    /// The peer's calls not answered yet (mirrors [`Watch::in_flight`] for other threads).
+    pub(crate) in_flight: AtomicU64,
+    /// Latencies and error kinds of the calls answered (see [`crate::calls`]).
+    pub(crate) calls: CallStats,
 }
 
 /// A snapshot of one connection's counters.
@@ -91,6 +96,7 @@ pub(crate) struct Watch {
     end: RefCell<Option<End>>,
     ended: Notify,
     redact: Option<Redactor>,
+    call_times: CallTimes,
 }
 
 impl Watch {
@@ -103,6 +109,7 @@ impl Watch {
             end: RefCell::new(None),
             ended: Notify::new(),
             redact,
+            call_times: CallTimes::default(),
         })
     }
 
@@ -168,17 +175,22 @@ impl Watch {
 
     /// Sees a message from the peer: counts it and, if it is a call, counts it in flight.
     pub(crate) fn saw_incoming(&self, message: &Message) {
-        self.last_activity.set(Instant::now());
+        let now = Instant::now();
+        self.last_activity.set(now);
         self.counters.messages_in.fetch_add(1, Relaxed);
-        let tag = message
-            .get_segments()
-            .get_segment(0)
+        let first = message.get_segments().get_segment(0);
+        let tag = first
             .and_then(message_tag)
             .or_else(|| checked_tag(message.get_root()));
         match tag {
             Some(CALL) => {
                 self.counters.calls_in.fetch_add(1, Relaxed);
-                self.in_flight.set(self.in_flight.get() + 1);
+                let in_flight = self.in_flight.get() + 1;
+                self.in_flight.set(in_flight);
+                self.counters.in_flight.store(in_flight, Relaxed);
+                if let Some(question) = first.and_then(calls::question_id) {
+                    self.call_times.started(question, now);
+                }
             }
             // capnp-rpc stops reading after an Abort, so the stream's end is never seen: the
             // Abort is the end. One of kind Disconnected is a deliberate close (capnp-rpc sends
@@ -207,20 +219,26 @@ impl Watch {
     /// Sees a message about to be sent: counts it and, if it answers a call, takes the call out
     /// of flight and applies the redaction hook to an error it carries.
     pub(crate) fn sending(&self, out: &mut Builder<HeapAllocator>) {
-        self.last_activity.set(Instant::now());
+        let now = Instant::now();
+        self.last_activity.set(now);
         self.counters.messages_out.fetch_add(1, Relaxed);
-        let tag = out
-            .get_segments_for_output()
-            .first()
-            .and_then(|segment| message_tag(segment))
+        let segments = out.get_segments_for_output();
+        let first = segments.first().copied();
+        let tag = first
+            .and_then(message_tag)
             .or_else(|| checked_tag(out.get_root_as_reader()));
         match tag {
             Some(CALL) => {
                 self.counters.calls_out.fetch_add(1, Relaxed);
             }
             Some(RETURN) => {
+                if first.is_some_and(|first| self.saw_return(first, now)) {
+                    let kind = exception_kind(out.get_root_as_reader());
+                    self.counters.calls.error(kind);
+                }
                 let left = self.in_flight.get().saturating_sub(1);
                 self.in_flight.set(left);
+                self.counters.in_flight.store(left, Relaxed);
                 if left == 0 {
                     self.drained.notify_waiters();
                 }
@@ -232,6 +250,39 @@ impl Watch {
             }
             _ => {}
         }
+    }
+}
+
+impl Watch {
+    /// Times the call a `Return` answers; says whether it carries an exception.
+    fn saw_return(&self, segment: &[u8], now: Instant) -> bool {
+        if let Some(started) = calls::question_id(segment).and_then(|q| self.call_times.answered(q))
+        {
+            self.counters
+                .calls
+                .observe(now.saturating_duration_since(started));
+        }
+        calls::returns_exception(segment) == Some(true)
+    }
+}
+
+/// The `Exception.Type` ordinal (index into [`calls::ERROR_KINDS`]) of a `Return` known to carry
+/// an exception: the validated (slow) read, done only for failed calls.
+fn exception_kind(root: capnp::Result<capnp::any_pointer::Reader<'_>>) -> usize {
+    let kind = root
+        .and_then(|r| r.get_as::<message::Reader<'_>>())
+        .and_then(|m| match m.which()? {
+            message::Return(ret) => match ret?.which()? {
+                return_::Exception(e) => Ok(e?.get_type()?),
+                _ => Err(Error::failed("not an exception".into())),
+            },
+            _ => Err(Error::failed("not a return".into())),
+        });
+    match kind {
+        Ok(exception::Type::Overloaded) => 1,
+        Ok(exception::Type::Disconnected) => 2,
+        Ok(exception::Type::Unimplemented) => 3,
+        _ => 0,
     }
 }
 

@@ -96,6 +96,7 @@
 #![forbid(unsafe_code)]
 
 pub mod calculator;
+mod calls;
 pub mod client;
 mod error;
 pub mod framing;

@@ -54,6 +54,8 @@ pub struct Connection {
     heartbeat: Option<JoinHandle<()>>,
     watch: Rc<Watch>,
     peer: SocketAddr,
+    /// Which of the connector's addresses this is (see `Connector::new_multi`).
+    index: usize,
 }
 
 impl std::fmt::Debug for Connection {
@@ -92,7 +94,19 @@ impl Connection {
             heartbeat,
             watch,
             peer,
+            index: 0,
         }
+    }
+
+    pub(super) fn at_index(mut self, index: usize) -> Connection {
+        self.index = index;
+        self
+    }
+
+    /// The index, in the connector's [`addresses`](super::Connector::addresses), of the
+    /// address this connection was made to (0 for a connector of one address).
+    pub fn address_index(&self) -> usize {
+        self.index
     }
 
     /// The server's bootstrap capability as the typed client `T`, e.g.

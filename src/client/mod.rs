@@ -8,6 +8,7 @@
 //! - [`Reconnecting`]: re-connects with capped exponential backoff and jitter.
 
 mod connection;
+mod failover;
 mod reconnect;
 #[cfg(feature = "tls")]
 mod tls;
@@ -23,7 +24,6 @@ use std::sync::Arc;
 
 use capnp::capability::FromClientHook;
 use capnp_rpc::rpc_twoparty_capnp::Side;
-use tokio::net::TcpStream;
 
 use crate::error::{CallError, ConnectError, Error};
 use crate::instrument::{Counters, Watch};
@@ -54,7 +54,7 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Opens connections to one server: address, timeouts and (feature `tls`) TLS.
 #[derive(Debug, Clone)]
 pub struct Connector {
-    addr: String,
+    addrs: failover::Addresses,
     connect_timeout: Duration,
     handshake_timeout: Duration,
     #[cfg(feature = "tls")]
@@ -69,8 +69,22 @@ impl Connector {
     /// `unix:PATH` for a unix domain socket): plain TCP,
     /// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_HANDSHAKE_TIMEOUT`].
     pub fn new(addr: impl Into<String>) -> Self {
+        Self::new_multi([addr.into()])
+    }
+
+    /// A connector for a pool of servers (each `host:port`; a host name's every A/AAAA record is
+    /// tried too). [`Connector::connect`] tries them in turn from where the last connection
+    /// succeeded, giving each record [`Connector::with_connect_timeout`]; a
+    /// [`Reconnecting`] client moves on to the next address when its connection is lost.
+    /// Clones share the position. An empty list fails every connect with
+    /// [`ConnectError::Resolve`].
+    pub fn new_multi<I, S>(addrs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
         Connector {
-            addr: addr.into(),
+            addrs: failover::Addresses::new(addrs.into_iter().map(Into::into).collect()),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             #[cfg(feature = "tls")]
@@ -110,6 +124,19 @@ impl Connector {
     }
 
     /// How long resolving and connecting may take. Default: [`DEFAULT_CONNECT_TIMEOUT`].
+    /// The addresses this connector tries, in configured order.
+    pub fn addresses(&self) -> &[String] {
+        self.addrs.all()
+    }
+
+    /// Makes the next [`Connector::connect`] start after the address at `index` (in
+    /// [`Connector::addresses`]): what [`Reconnecting`] does when a connection is lost.
+    pub fn skip(&self, index: usize) {
+        self.addrs.skip(index);
+    }
+
+    /// How long resolving and connecting may take, per address record tried. Default:
+    /// [`DEFAULT_CONNECT_TIMEOUT`].
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -139,18 +166,18 @@ impl Connector {
     /// # Panics
     /// Outside a `LocalSet` (tokio's `spawn_local` panics there).
     pub async fn connect(&self) -> Result<Connection, ConnectError> {
+        // A unix socket is one local server: it is a connector's only address, never a pool's.
         #[cfg(unix)]
-        if let Some(path) = self.addr.strip_prefix(crate::server::UNIX_PREFIX) {
-            return self.connect_unix(std::path::Path::new(path)).await;
+        if let [only] = self.addrs.all() {
+            if let Some(path) = only.strip_prefix(crate::server::UNIX_PREFIX) {
+                return self.connect_unix(only, std::path::Path::new(path)).await;
+            }
         }
-        let addr = self.addr.as_str();
-        let timeout = self.connect_timeout;
-        let stream = tokio::time::timeout(timeout, open_tcp(addr))
-            .await
-            .map_err(|_| ConnectError::Timeout {
-                addr: addr.to_string(),
-                timeout,
-            })??;
+        let (stream, addr, index) = self.addrs.open(self.connect_timeout).await?;
+        #[cfg(feature = "tls")]
+        let addr = addr.as_str();
+        #[cfg(not(feature = "tls"))]
+        let _ = addr;
         let peer = stream.peer_addr().map_err(|source| ConnectError::Connect {
             addr: unspecified(),
             source,
@@ -170,7 +197,7 @@ impl Connector {
                 watch.clone(),
                 self.stream_window,
             );
-            return Ok(Connection::start(network, watch, peer, self.heartbeat));
+            return Ok(Connection::start(network, watch, peer, self.heartbeat).at_index(index));
         }
         let (reader, writer) = stream.into_split();
         let network = rpc::network_with_window(
@@ -181,23 +208,24 @@ impl Connector {
             watch.clone(),
             self.stream_window,
         );
-        Ok(Connection::start(network, watch, peer, self.heartbeat))
+        Ok(Connection::start(network, watch, peer, self.heartbeat).at_index(index))
     }
 
     /// [`Connector::connect`] to a `unix:PATH` address: plain Cap'n Proto over a unix domain
     /// socket (TLS settings do not apply there and are refused).
     #[cfg(unix)]
-    async fn connect_unix(&self, path: &std::path::Path) -> Result<Connection, ConnectError> {
+    async fn connect_unix(
+        &self,
+        addr: &str,
+        path: &std::path::Path,
+    ) -> Result<Connection, ConnectError> {
         #[cfg(feature = "tls")]
         if self.tls.is_some() {
             return Err(ConnectError::Connect {
                 addr: unspecified(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
-                    format!(
-                        "{}: TLS is not offered on unix sockets; drop the TLS options",
-                        self.addr
-                    ),
+                    format!("{addr}: TLS is not offered on unix sockets; drop the TLS options"),
                 ),
             });
         }
@@ -205,7 +233,7 @@ impl Connector {
         let stream = tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path))
             .await
             .map_err(|_| ConnectError::Timeout {
-                addr: self.addr.clone(),
+                addr: addr.to_string(),
                 timeout,
             })?
             .map_err(|source| ConnectError::Unix {
@@ -368,32 +396,6 @@ where
         Ok(result) => result.map_err(CallError::Rpc),
         Err(_) => Err(CallError::Timeout(timeout)),
     }
-}
-
-async fn open_tcp(addr: &str) -> Result<TcpStream, ConnectError> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr)
-        .await
-        .map_err(|source| ConnectError::Resolve {
-            addr: addr.to_string(),
-            source,
-        })?
-        .collect();
-    let mut last = None;
-    for candidate in addrs {
-        match TcpStream::connect(candidate).await {
-            Ok(stream) => return Ok(stream),
-            Err(source) => {
-                last = Some(ConnectError::Connect {
-                    addr: candidate,
-                    source,
-                })
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| ConnectError::Resolve {
-        addr: addr.to_string(),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses found"),
-    }))
 }
 
 fn unspecified() -> SocketAddr {

@@ -121,6 +121,8 @@ pub struct Reconnecting<T> {
     connector: Connector,
     backoff: Backoff,
     live: RefCell<Option<(Connection, T)>>,
+    /// The connector's address index of the last connection, skipped after it is lost.
+    last_index: Cell<Option<usize>>,
     on_connect: Option<ConnectHook>,
     on_disconnect: Option<DisconnectHook>,
     random: Cell<u64>,
@@ -137,13 +139,15 @@ impl<T: FromClientHook + Clone> Reconnecting<T> {
             connector,
             backoff,
             live: RefCell::new(None),
+            last_index: Cell::new(None),
             on_connect: None,
             on_disconnect: None,
             random: Cell::new(seed),
         }
     }
 
-    /// Called with the server's address after every successful (re)connection.
+    /// Called with the server's address after every successful (re)connection: with a
+    /// [`Connector::new_multi`] pool, the address it reached.
     pub fn on_connect(mut self, hook: impl Fn(SocketAddr) + 'static) -> Self {
         self.on_connect = Some(Box::new(hook));
         self
@@ -164,10 +168,17 @@ impl<T: FromClientHook + Clone> Reconnecting<T> {
         if let Some(client) = self.current() {
             return Ok(client);
         }
+        if let Some(index) = self.last_index.take() {
+            // Lost: start with the next address of a pool, so a dead server is not tried first.
+            if self.connector.addresses().len() > 1 {
+                self.connector.skip(index);
+            }
+        }
         let mut attempt = 0;
         loop {
             match self.connector.connect().await {
                 Ok(conn) => {
+                    self.last_index.set(Some(conn.address_index()));
                     let client: T = conn.bootstrap();
                     let peer = conn.peer();
                     *self.live.borrow_mut() = Some((conn, client.clone()));

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn, Instrument};
 
 use super::job::{Accepted, Job};
+use super::proxy_protocol;
 use super::{ConnectionInfo, Factory, Options, Phase, Shared, SHUTDOWN_DISCONNECT_GRACE};
 use crate::instrument::{End, Watch};
 use crate::rpc;
@@ -45,7 +46,7 @@ pub(super) async fn serve(
     };
     let started = Instant::now();
     let mut phase = shared.phase.subscribe();
-    let info = ConnectionInfo::new(job.id, job.peer, worker);
+    let mut info = ConnectionInfo::new(job.id, job.peer, worker);
     let watch = Watch::new(info.counters.clone(), options.redact.clone());
     let stream = match job.stream {
         Accepted::Tcp(stream) => stream,
@@ -74,11 +75,24 @@ pub(super) async fn serve(
         }
     };
     rpc::tune_socket(&stream);
+    let stream = match &options.proxy_protocol {
+        Some(config) => {
+            let timeout = options.handshake_timeout;
+            let accepted = proxy_protocol::accept(stream, job.peer, config, timeout, &shared);
+            let Some((stream, client)) = accepted.await else {
+                return;
+            };
+            info.set_proxied(client);
+            stream
+        }
+        None => stream,
+    };
     let established = tokio::select! {
         established = establish(stream, info, &options, watch.clone()) => established,
         _ = phase.wait_for(|p| *p != Phase::Running) => return,
     };
     let Some((network, info)) = established else {
+        shared.totals.refused(super::totals::Refusal::Handshake);
         return;
     };
     run_connection(
@@ -408,7 +422,7 @@ async fn establish_tls(
 
 /// Closes a connection we will not serve. With a `reason`, first sends the peer a Cap'n Proto
 /// `Abort` message carrying it, which a plain RPC client reports as the error of its calls.
-async fn reject(mut stream: TcpStream, reason: Option<(&str, capnp::ErrorKind)>) {
+pub(super) async fn reject(mut stream: TcpStream, reason: Option<(&str, capnp::ErrorKind)>) {
     if let Some((reason, kind)) = reason {
         let bytes = rpc::abort_message(reason, kind);
         if stream.write_all(&bytes).await.is_err() {

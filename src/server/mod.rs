@@ -15,9 +15,15 @@
 //! Start one with [`Server::bind`] or [`Server::start`] (or the shorthands [`spawn`],
 //! [`spawn_with`]); configure it with [`Options`]; stop it with [`ServerHandle::shutdown`].
 
+#[cfg(feature = "admin")]
+mod admin;
 mod connection;
 mod job;
+#[cfg(feature = "admin")]
+mod metrics;
 mod options;
+mod proxy_protocol;
+mod totals;
 #[cfg(unix)]
 mod unix;
 mod worker;
@@ -32,10 +38,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+#[cfg(feature = "admin")]
+pub use admin::ADMIN_REQUEST_TIMEOUT;
 pub use options::{
     Options, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     SHUTDOWN_DISCONNECT_GRACE,
 };
+pub use proxy_protocol::{Cidr, CidrError, ProxyError, ProxyProtocol, V1_MAX_BYTES, V2_MAX_BYTES};
+pub use totals::RefusalStats;
 #[cfg(unix)]
 pub use unix::{PeerCredentials, UNIX_PREFIX};
 
@@ -55,6 +65,7 @@ pub(crate) type Factory = Arc<dyn Fn(&ConnectionInfo) -> capnp::capability::Clie
 pub struct ConnectionInfo {
     id: u64,
     peer: SocketAddr,
+    proxy: Option<SocketAddr>,
     worker: usize,
     tls: bool,
     #[cfg(feature = "tls")]
@@ -70,6 +81,7 @@ impl ConnectionInfo {
         ConnectionInfo {
             id,
             peer,
+            proxy: None,
             worker,
             tls: false,
             #[cfg(feature = "tls")]
@@ -98,8 +110,10 @@ impl ConnectionInfo {
         self.id
     }
 
-    /// The remote address of the peer; the unspecified address (`0.0.0.0:0`) for a unix socket
-    /// connection, whose peer is known by [`ConnectionInfo::peer_credentials`] instead.
+    /// The remote address of the peer: with [`Options::with_proxy_protocol`], the client's
+    /// address as the trusted proxy's header gave it, else the socket's peer; the unspecified
+    /// address (`0.0.0.0:0`) for a unix socket connection, whose peer is known by
+    /// [`ConnectionInfo::peer_credentials`] instead.
     pub fn peer(&self) -> SocketAddr {
         self.peer
     }
@@ -115,6 +129,19 @@ impl ConnectionInfo {
     #[cfg(unix)]
     pub fn peer_credentials(&self) -> Option<PeerCredentials> {
         self.peer_credentials
+    }
+
+    /// The address of the proxy the connection came through ([`Options::with_proxy_protocol`]),
+    /// `None` for a direct connection.
+    pub fn proxy(&self) -> Option<SocketAddr> {
+        self.proxy
+    }
+
+    fn set_proxied(&mut self, client: SocketAddr) {
+        if client != self.peer {
+            self.proxy = Some(self.peer);
+            self.peer = client;
+        }
     }
 
     /// The index of the worker thread that owns the connection.
@@ -187,6 +214,8 @@ pub(crate) struct Shared {
     idle_lock: Mutex<()>,
     /// Notified when the last active connection is counted closed.
     idle: Condvar,
+    /// Refusals by reason, ended connections' traffic, readiness.
+    pub(crate) totals: totals::Totals,
 }
 
 impl Shared {
@@ -198,7 +227,11 @@ impl Shared {
 
     pub(crate) fn closed(&self, id: u64) {
         if let Ok(mut registry) = self.registry.lock() {
-            registry.retain(|(info, _)| info.id != id);
+            if let Some(index) = registry.iter().position(|(info, _)| info.id == id) {
+                let (_, counters) = registry.swap_remove(index);
+                self.totals
+                    .retire(&counters.snapshot(), &counters.calls.snapshot());
+            }
         }
         // A poisoned lock only means a waiter panicked; the counters must move regardless.
         let _guard = self.idle_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -218,6 +251,11 @@ pub struct ServerHandle {
     shared: Arc<Shared>,
     drain_timeout: Duration,
     threads: Vec<thread::JoinHandle<()>>,
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
+    workers: usize,
+    /// Stopped after the server threads, so `/healthz` answers through the drain.
+    #[cfg(feature = "admin")]
+    admin: Option<admin::Admin>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -241,6 +279,7 @@ impl ShutdownTrigger {
     /// Starts a graceful shutdown: stop accepting, let calls in flight finish for up to the
     /// drain timeout, then disconnect everyone. Returns at once; later calls do nothing.
     pub fn shutdown(&self) {
+        self.mark_unready();
         let deadline = Instant::now() + self.drain_timeout;
         self.shared.phase.send_if_modified(|phase| {
             if *phase == Phase::Running {
@@ -253,7 +292,42 @@ impl ShutdownTrigger {
     }
 }
 
+impl ShutdownTrigger {
+    /// Reports the server not ready (the admin endpoint's `/readyz` answers 503) while it keeps
+    /// accepting and serving: the first step of a graceful stop behind a load balancer, which
+    /// then stops sending new connections before [`ShutdownTrigger::shutdown`] stops accepting.
+    /// [`ShutdownTrigger::shutdown`] does this too. Cannot be undone.
+    pub fn mark_unready(&self) {
+        self.shared.totals.unready.store(true, Relaxed);
+    }
+}
+
 impl ServerHandle {
+    /// Whether the server reports itself ready: running, and neither
+    /// [`ShutdownTrigger::mark_unready`] nor a shutdown has begun.
+    pub fn is_ready(&self) -> bool {
+        !self.shared.totals.unready.load(Relaxed) && *self.shared.phase.borrow() == Phase::Running
+    }
+
+    /// Connections refused before their RPC started, by reason.
+    pub fn refusals(&self) -> RefusalStats {
+        self.shared.totals.refusals()
+    }
+
+    /// The server's metrics in the Prometheus text format, as the admin endpoint's `/metrics`
+    /// serves them (names and labels: `docs/deploy.md`).
+    #[cfg(feature = "admin")]
+    pub fn render_metrics(&self) -> String {
+        metrics::render(&self.shared, self.workers)
+    }
+
+    /// The address the admin endpoint listens on ([`Options::with_admin`]), with the real port
+    /// when bound to port 0.
+    #[cfg(feature = "admin")]
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(admin::Admin::local_addr)
+    }
+
     /// The address the server listens on (with the real port when bound to port 0); the
     /// unspecified address for a unix socket server (see [`ServerHandle::endpoint`]).
     pub fn local_addr(&self) -> SocketAddr {
@@ -365,13 +439,21 @@ impl ServerHandle {
                 result = Err(ServeError::Panicked);
             }
         }
+        #[cfg(feature = "admin")]
+        if let Some(admin) = self.admin.take() {
+            admin.stop();
+        }
         result
     }
 }
 
 impl Drop for ServerHandle {
     fn drop(&mut self) {
-        if self.threads.is_empty() {
+        #[cfg(feature = "admin")]
+        let admin_running = self.admin.is_some();
+        #[cfg(not(feature = "admin"))]
+        let admin_running = false;
+        if self.threads.is_empty() && !admin_running {
             return;
         }
         self.shutdown_trigger().shutdown();
@@ -457,6 +539,7 @@ impl Server {
             registry: Mutex::new(Vec::new()),
             idle_lock: Mutex::new(()),
             idle: Condvar::new(),
+            totals: totals::Totals::default(),
         });
         let mut handle = ServerHandle {
             local_addr,
@@ -465,7 +548,19 @@ impl Server {
             shared: shared.clone(),
             drain_timeout: options.drain_timeout,
             threads: Vec::new(),
+            workers: options.workers.max(1),
+            #[cfg(feature = "admin")]
+            admin: None,
         };
+        #[cfg(feature = "admin")]
+        if let Some(addr) = options.admin {
+            handle.admin = Some(admin::Admin::start(
+                addr,
+                shared.clone(),
+                handle.workers,
+                &options.thread_name,
+            )?);
+        }
         // On an early return the handle's Drop stops and joins what was started.
         // Every thread reports in once it runs, so `start` returns with the server serving.
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();

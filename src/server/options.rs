@@ -38,6 +38,9 @@ pub struct Options {
     pub(crate) redact: Option<Redactor>,
     pub(crate) thread_name: String,
     pub(crate) stream_window: usize,
+    pub(crate) proxy_protocol: Option<super::ProxyProtocol>,
+    #[cfg(feature = "admin")]
+    pub(crate) admin: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Options {
@@ -57,7 +60,8 @@ impl std::fmt::Debug for Options {
             .field("nesting_limit", &self.reader_options.nesting_limit)
             .field("redaction", &self.redact.is_some())
             .field("stream_window", &self.stream_window)
-            .finish()
+            .field("proxy_protocol", &self.proxy_protocol)
+            .finish_non_exhaustive()
     }
 }
 
@@ -75,6 +79,9 @@ impl Default for Options {
             redact: None,
             thread_name: "windlass".to_string(),
             stream_window: crate::transport::DEFAULT_STREAM_WINDOW,
+            proxy_protocol: None,
+            #[cfg(feature = "admin")]
+            admin: None,
         }
     }
 }
@@ -176,6 +183,28 @@ impl Options {
         F: Fn(capnp::Error) -> capnp::Error + Send + Sync + 'static,
     {
         self.redact = Some(Arc::new(redact));
+        self
+    }
+
+    /// Expects a PROXY protocol header (v1 or v2, as HAProxy's `send-proxy` / `send-proxy-v2`
+    /// write it) at the start of every connection, from the trusted sources only: a connection
+    /// from anywhere else, or without a valid header within the handshake timeout, is refused,
+    /// logged and counted ([`super::ServerHandle::refusals`]). Then
+    /// [`super::ConnectionInfo::peer`] is the client's address. Works with TLS (the header
+    /// comes before the TLS handshake). Default: off (the socket's peer is the client).
+    pub fn with_proxy_protocol(mut self, proxy_protocol: super::ProxyProtocol) -> Self {
+        self.proxy_protocol = Some(proxy_protocol);
+        self
+    }
+
+    /// Serves the admin HTTP endpoint on `addr` (e.g. `127.0.0.1:9090`; port 0 for any):
+    /// `GET /healthz` (200 while the process serves), `GET /readyz` (200 while accepting, 503
+    /// from the moment shutdown begins), `GET /metrics` (Prometheus text). It runs on a thread
+    /// of its own and stops after the drain. Bind it to a private address: it has no
+    /// authentication. Default: off. Feature `admin`.
+    #[cfg(feature = "admin")]
+    pub fn with_admin(mut self, addr: std::net::SocketAddr) -> Self {
+        self.admin = Some(addr);
         self
     }
 }

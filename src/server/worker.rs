@@ -59,7 +59,7 @@ async fn run(
             _ = phase.wait_for(|p| *p != Phase::Running) => break,
             job = rx.recv() => match job {
                 Some(job) => {
-                    let span = info_span!("conn", conn_id = job.id, peer = %job.peer, worker = index);
+                    let span = info_span!("conn", conn_id = job.id, peer = %job.peer, worker = index, proxy = tracing::field::Empty);
                     let task = connection::serve(
                         job,
                         index,

@@ -3,6 +3,7 @@
 
 mod args;
 mod bench_args;
+mod scale_args;
 mod schema_args;
 #[cfg(feature = "tls")]
 mod tls_args;
@@ -49,6 +50,8 @@ enum Command {
         listen: String,
         #[command(flatten)]
         runtime: RuntimeArgs,
+        #[command(flatten)]
+        scale: scale_args::ScaleOut,
         #[cfg(feature = "tls")]
         #[command(flatten)]
         tls: tls_args::ServeTls,
@@ -101,6 +104,7 @@ enum Command {
     Bench(bench_args::Bench),
     /// Cap'n Proto schema tools in pure Rust (no C++ `capnp` tool needed).
     Schema(schema_args::Schema),
+    Load(scale_args::Load),
 }
 
 /// The default of `eval --timeout` and `demo --timeout` (keep in step with their
@@ -228,11 +232,12 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
         Command::Serve {
             listen,
             runtime,
+            scale,
             #[cfg(feature = "tls")]
             tls,
         } => {
             #[allow(unused_mut)]
-            let mut options = runtime.options();
+            let mut options = scale.apply(runtime.options());
             #[cfg(feature = "tls")]
             if let Some(tls) = tls.build()? {
                 if let Some(fingerprint) = tls.fingerprint() {
@@ -241,7 +246,7 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
                 }
                 options = options.with_tls(tls);
             }
-            serve(&listen, options).await
+            serve(&listen, options, scale.shutdown_delay).await
         }
         Command::Eval {
             client,
@@ -266,17 +271,37 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
         }
         Command::Bench(args) => bench_args::run(args).await,
         Command::Schema(args) => Ok(schema_args::run(args)),
+        Command::Load(args) => scale_args::load(args).await,
     }
 }
 
-async fn serve(listen: &str, options: Options) -> Result<ExitCode, windlass::Error> {
+async fn serve(
+    listen: &str,
+    options: Options,
+    shutdown_delay: Duration,
+) -> Result<ExitCode, windlass::Error> {
     // Handlers first: a signal that arrives once the address is logged must find them in place
     // (before registration, SIGINT/SIGTERM would kill the process outright).
     let signals = ShutdownSignals::install();
-    let bootstrap = |_: &ConnectionInfo| calculator::new_client().client;
+    let bootstrap = |info: &ConnectionInfo| {
+        tracing::info!(client = %info.peer(), proxy = ?info.proxy(), "bootstrap");
+        calculator::new_client().client
+    };
     let server = windlass::Server::bind(listen, options, bootstrap)?;
     tracing::info!(addr = %server.endpoint(), "serving the Calculator");
+    #[cfg(feature = "admin")]
+    if let Some(admin) = server.admin_addr() {
+        tracing::info!(addr = %admin, "admin endpoint: /healthz /readyz /metrics");
+    }
     signals.recv().await;
+    // Readiness drops first, while the server still accepts: the load balancer's health check
+    // takes it out of rotation during the delay, then the drain begins.
+    let trigger = server.shutdown_trigger();
+    trigger.mark_unready();
+    if !shutdown_delay.is_zero() {
+        tracing::info!(delay = ?shutdown_delay, "not ready; draining after the shutdown delay");
+        tokio::time::sleep(shutdown_delay).await;
+    }
     // Blocking here is fine: this thread has nothing else to do while the workers drain.
     server.shutdown()?;
     tracing::info!("server stopped");

@@ -1,0 +1,96 @@
+//! Server-wide totals kept beside the per-connection counters: refusals by reason, and the
+//! traffic of connections that have ended (so exported totals never go down when a connection
+//! closes). Updated once per connection, never per message.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use crate::calls::{CallSnapshot, CallStats};
+use crate::instrument::ConnectionStats;
+
+/// Why a connection was refused, as [`RefusalStats`] counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The PROXY header came from a source outside the trusted networks.
+    ProxyUntrusted,
+    /// The connection did not start with a valid PROXY header.
+    ProxyInvalid,
+    /// No PROXY header within the handshake timeout.
+    ProxyTimeout,
+    /// Reading the PROXY header failed.
+    ProxyIo,
+    /// The TLS handshake (or the check of the first bytes) failed or timed out.
+    Handshake,
+}
+
+/// Connections refused before their RPC started, by reason (the connection limit is
+/// [`super::ServerStats::rejected`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefusalStats {
+    /// PROXY protocol on: the source was not a trusted proxy.
+    pub proxy_untrusted: u64,
+    /// PROXY protocol on: the first bytes were not a valid header.
+    pub proxy_invalid: u64,
+    /// PROXY protocol on: the header did not arrive within the handshake timeout.
+    pub proxy_timeout: u64,
+    /// PROXY protocol on: the connection failed while the header was read.
+    pub proxy_io: u64,
+    /// The TLS handshake failed or timed out, or the first bytes were the wrong protocol.
+    pub handshake: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Totals {
+    refusals: [AtomicU64; 5],
+    /// Traffic of ended connections.
+    messages_in: AtomicU64,
+    messages_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    calls_in: AtomicU64,
+    calls_out: AtomicU64,
+    pub(crate) calls: CallStats,
+    /// Cleared from the moment shutdown begins (or [`super::ShutdownTrigger::mark_unready`]).
+    pub(crate) unready: AtomicBool,
+}
+
+impl Totals {
+    pub(crate) fn refused(&self, why: Refusal) {
+        self.refusals[why as usize].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn refusals(&self) -> RefusalStats {
+        let r = |i: Refusal| self.refusals[i as usize].load(Relaxed);
+        RefusalStats {
+            proxy_untrusted: r(Refusal::ProxyUntrusted),
+            proxy_invalid: r(Refusal::ProxyInvalid),
+            proxy_timeout: r(Refusal::ProxyTimeout),
+            proxy_io: r(Refusal::ProxyIo),
+            handshake: r(Refusal::Handshake),
+        }
+    }
+
+    /// Adds an ended connection's final counters.
+    pub(crate) fn retire(&self, stats: &ConnectionStats, calls: &CallSnapshot) {
+        self.messages_in.fetch_add(stats.messages_in, Relaxed);
+        self.messages_out.fetch_add(stats.messages_out, Relaxed);
+        self.bytes_in.fetch_add(stats.bytes_in, Relaxed);
+        self.bytes_out.fetch_add(stats.bytes_out, Relaxed);
+        self.calls_in.fetch_add(stats.calls_in, Relaxed);
+        self.calls_out.fetch_add(stats.calls_out, Relaxed);
+        self.calls.absorb(calls);
+    }
+
+    /// The traffic of ended connections.
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
+    pub(crate) fn retired(&self) -> ConnectionStats {
+        ConnectionStats {
+            messages_in: self.messages_in.load(Relaxed),
+            messages_out: self.messages_out.load(Relaxed),
+            bytes_in: self.bytes_in.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            calls_in: self.calls_in.load(Relaxed),
+            calls_out: self.calls_out.load(Relaxed),
+            writes: 0,
+        }
+    }
+}
