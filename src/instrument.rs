@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tracing::debug;
 
+use crate::flow_limit::{body_word, Questions};
 use crate::framing::Message;
 
 /// Replaces an error before it is sent to the peer; see `Options::with_error_redaction`.
@@ -36,6 +37,7 @@ pub(crate) struct Counters {
     calls_in: AtomicU64,
     calls_out: AtomicU64,
     writes: AtomicU64,
+    unknown_finishes: AtomicU64,
 }
 
 /// A snapshot of one connection's counters.
@@ -56,6 +58,10 @@ pub struct ConnectionStats {
     /// Writes to the stream (before TLS): outgoing messages are batched, so with sequential
     /// calls this is about one per round trip, fewer than `messages_out`.
     pub writes: u64,
+    /// `Finish` messages for questions the peer did not have open. capnp-rpc ignores them (C++
+    /// aborts the connection); windlass ignores them too, counts them here, and does not let
+    /// them lower the peer's count of unfinished questions.
+    pub unknown_finishes: u64,
 }
 
 impl Counters {
@@ -69,6 +75,7 @@ impl Counters {
             calls_in: self.calls_in.load(Relaxed),
             calls_out: self.calls_out.load(Relaxed),
             writes: self.writes.load(Relaxed),
+            unknown_finishes: self.unknown_finishes.load(Relaxed),
         }
     }
 }
@@ -91,6 +98,8 @@ pub(crate) struct Watch {
     end: RefCell<Option<End>>,
     ended: Notify,
     redact: Option<Redactor>,
+    /// The peer's open questions and the bounds on them (see [`crate::flow_limit`]).
+    pub(crate) questions: Questions,
 }
 
 impl Watch {
@@ -103,6 +112,7 @@ impl Watch {
             end: RefCell::new(None),
             ended: Notify::new(),
             redact,
+            questions: Questions::default(),
         })
     }
 
@@ -166,19 +176,42 @@ impl Watch {
         self.set_end(End::Closed);
     }
 
+    /// Whether the next message may be read: fewer calls unanswered than the flow limit.
+    pub(crate) fn may_read(&self) -> bool {
+        self.questions.may_read(self.in_flight.get())
+    }
+
+    /// A paused read's wait for [`Watch::may_read`].
+    pub(crate) fn poll_may_read(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.questions.poll_may_read(cx, self.in_flight.get())
+    }
+
     /// Sees a message from the peer: counts it and, if it is a call, counts it in flight.
-    pub(crate) fn saw_incoming(&self, message: &Message) {
+    ///
+    /// # Errors
+    /// `Overloaded` when the peer has more questions open than its flow limits allow.
+    pub(crate) fn saw_incoming(&self, message: &Message) -> Result<(), Error> {
         self.last_activity.set(Instant::now());
         self.counters.messages_in.fetch_add(1, Relaxed);
-        let tag = message
-            .get_segments()
-            .get_segment(0)
+        let first = message.get_segments().get_segment(0);
+        let tag = first
             .and_then(message_tag)
             .or_else(|| checked_tag(message.get_root()));
         match tag {
-            Some(CALL) => {
-                self.counters.calls_in.fetch_add(1, Relaxed);
+            Some(tag @ (CALL | BOOTSTRAP)) => {
+                if tag == CALL {
+                    self.counters.calls_in.fetch_add(1, Relaxed);
+                }
                 self.in_flight.set(self.in_flight.get() + 1);
+                if let Some(id) = question_id(first, message.get_root()) {
+                    self.questions.asked(id)?;
+                }
+            }
+            Some(FINISH) => {
+                let id = question_id(first, message.get_root());
+                if id.is_some_and(|id| !self.questions.finished(id)) {
+                    self.counters.unknown_finishes.fetch_add(1, Relaxed);
+                }
             }
             // capnp-rpc stops reading after an Abort, so the stream's end is never seen: the
             // Abort is the end. One of kind Disconnected is a deliberate close (capnp-rpc sends
@@ -202,6 +235,7 @@ impl Watch {
             }
             _ => {}
         }
+        Ok(())
     }
 
     /// Sees a message about to be sent: counts it and, if it answers a call, takes the call out
@@ -224,6 +258,16 @@ impl Watch {
                 if left == 0 {
                     self.drained.notify_waiters();
                 }
+                self.questions.answered(left);
+                let word = out
+                    .get_segments_for_output()
+                    .first()
+                    .and_then(|segment| body_word(segment))
+                    .or_else(|| checked_return_word(out.get_root_as_reader()));
+                // `noFinishNeeded` (bit 33): capnp-rpc dropped the answer; no Finish will come.
+                if let Some(word) = word.filter(|w| w >> 33 & 1 == 1) {
+                    self.questions.forget(word as u32);
+                }
                 if let Some(redact) = &self.redact {
                     if let Err(e) = redact_return(out, redact) {
                         debug!(error = %e, "cannot apply the error redaction hook");
@@ -239,6 +283,43 @@ impl Watch {
 const ABORT: u16 = 1;
 const CALL: u16 = 2;
 const RETURN: u16 = 3;
+const FINISH: u16 = 4;
+const BOOTSTRAP: u16 = 8;
+
+/// The question id of a `Call`, `Bootstrap` or `Finish`: from the raw bytes when it can, else
+/// through the validated reader.
+fn question_id(
+    first: Option<&[u8]>,
+    root: capnp::Result<capnp::any_pointer::Reader<'_>>,
+) -> Option<u32> {
+    if let Some(word) = first.and_then(body_word) {
+        return Some(word as u32);
+    }
+    let which = root
+        .and_then(|r| r.get_as::<message::Reader<'_>>())
+        .and_then(|m| Ok(m.which()?))
+        .ok()?;
+    match which {
+        message::Call(c) => c.ok().map(|c| c.get_question_id()),
+        message::Bootstrap(b) => b.ok().map(|b| b.get_question_id()),
+        message::Finish(f) => f.ok().map(|f| f.get_question_id()),
+        _ => None,
+    }
+}
+
+/// A `Return`'s first data word (answer id, flags) read the validated way.
+fn checked_return_word(root: capnp::Result<capnp::any_pointer::Reader<'_>>) -> Option<u64> {
+    let which = root
+        .and_then(|r| r.get_as::<message::Reader<'_>>())
+        .and_then(|m| Ok(m.which()?))
+        .ok()?;
+    match which {
+        message::Return(Ok(r)) => {
+            Some(u64::from(r.get_answer_id()) | u64::from(r.get_no_finish_needed()) << 33)
+        }
+        _ => None,
+    }
+}
 
 /// The union tag of an RPC `Message` read straight from the first segment's bytes: the root
 /// pointer (word 0) must be a struct pointer whose struct lies inside the segment; the tag is
@@ -280,6 +361,8 @@ fn checked_tag(root: capnp::Result<capnp::any_pointer::Reader<'_>>) -> Option<u1
         message::Abort(_) => ABORT,
         message::Call(_) => CALL,
         message::Return(_) => RETURN,
+        message::Finish(_) => FINISH,
+        message::Bootstrap(_) => BOOTSTRAP,
         _ => u16::MAX,
     })
 }
@@ -437,7 +520,7 @@ mod tests {
         for (builder, tag) in messages() {
             let segments = builder.get_segments_for_output();
             assert_eq!(message_tag(segments[0]), Some(tag), "tag {tag}");
-            let watched = if [ABORT, CALL, RETURN].contains(&tag) {
+            let watched = if [ABORT, CALL, RETURN, FINISH, BOOTSTRAP].contains(&tag) {
                 tag
             } else {
                 u16::MAX

@@ -90,6 +90,7 @@
 pub mod calculator;
 pub mod client;
 mod error;
+mod flow_limit;
 pub mod framing;
 mod instrument;
 mod rpc;

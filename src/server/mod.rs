@@ -18,6 +18,8 @@
 mod connection;
 mod job;
 mod options;
+mod ratelimit;
+mod sniff;
 mod worker;
 
 use std::net::SocketAddr;
@@ -31,9 +33,11 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 pub use options::{
-    Options, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    SHUTDOWN_DISCONNECT_GRACE,
+    Options, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_LISTEN_BACKLOG,
+    DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT,
+    SHUTDOWN_DISCONNECT_GRACE, UNFINISHED_PER_CALL_IN_FLIGHT,
 };
+pub use ratelimit::LOG_WINDOW;
 
 use crate::error::ServeError;
 use crate::instrument::{ConnectionStats, Counters};
@@ -42,6 +46,12 @@ use crate::instrument::{ConnectionStats, Counters};
 /// descriptors) before trying again. Long enough not to spin on a persistent error, short enough
 /// that a transient one costs little; the same figure tokio's and mini-redis's loops use.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Refusals (over the connection limit) that may be in progress at once, each telling its peer
+/// why and lingering up to a second; beyond this a refused connection is reset at once, so a
+/// flood of connections cannot make the acceptor hold more sockets or do more TLS handshakes
+/// than this.
+pub const MAX_REFUSALS_IN_PROGRESS: usize = 64;
 
 /// The bootstrap factory, shared by every worker.
 pub(crate) type Factory = Arc<dyn Fn(&ConnectionInfo) -> capnp::capability::Client + Send + Sync>;
@@ -121,6 +131,10 @@ pub struct ServerStats {
     pub active: u64,
     /// Connections that have ended.
     pub closed: u64,
+    /// Connections closed for the peer's misbehaviour: silent past the handshake or idle
+    /// timeout, the wrong protocol, a failed TLS handshake, a broken or over-limit message.
+    /// Each is counted here; the log shows them at a bounded rate ([`LOG_WINDOW`]).
+    pub peer_errors: u64,
 }
 
 /// One open connection, as [`ServerHandle::connections`] reports it.
@@ -157,6 +171,11 @@ pub(crate) struct Shared {
     idle_lock: Mutex<()>,
     /// Notified when the last active connection is counted closed.
     idle: Condvar,
+    /// Log budgets: refusals (over the connection limit) and misbehaving peers.
+    refusals: ratelimit::LogBudget,
+    peer_errors: ratelimit::LogBudget,
+    /// Refusals in progress (see [`MAX_REFUSALS_IN_PROGRESS`]).
+    refusing: AtomicUsize,
 }
 
 impl Shared {
@@ -238,6 +257,7 @@ impl ServerHandle {
             rejected: self.shared.rejected.load(Relaxed),
             active: self.shared.active.load(Relaxed) as u64,
             closed: self.shared.closed.load(Relaxed),
+            peer_errors: self.shared.peer_errors.total(),
         }
     }
 
@@ -373,8 +393,11 @@ impl Server {
             addr: "listener".into(),
             source,
         })?;
-        listener
-            .set_nonblocking(true)
+        // Listening again on a listening socket sets its backlog (Linux, the BSDs).
+        let backlog = i32::try_from(options.listen_backlog).unwrap_or(i32::MAX);
+        socket2::SockRef::from(&listener)
+            .listen(backlog)
+            .and_then(|()| listener.set_nonblocking(true))
             .map_err(|source| ServeError::Bind {
                 addr: local_addr.to_string(),
                 source,
@@ -390,6 +413,9 @@ impl Server {
             registry: Mutex::new(Vec::new()),
             idle_lock: Mutex::new(()),
             idle: Condvar::new(),
+            refusals: ratelimit::LogBudget::new(),
+            peer_errors: ratelimit::LogBudget::new(),
+            refusing: AtomicUsize::new(0),
         });
         let factory: Factory = Arc::new(bootstrap);
         let mut handle = ServerHandle {
@@ -499,6 +525,39 @@ where
     Server::start(listener, options, bootstrap)
 }
 
+/// Takes a refusal's slot among [`MAX_REFUSALS_IN_PROGRESS`] and gives it back when dropped.
+struct RefusalSlot(Arc<Shared>);
+
+impl Drop for RefusalSlot {
+    fn drop(&mut self) {
+        self.0.refusing.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Acceptor {
+    /// Refuses a connection over the limit: counted always, logged at a bounded rate, told why
+    /// while few refusals are in progress, reset otherwise.
+    fn refuse(&self, stream: tokio::net::TcpStream, peer: SocketAddr, id: u64) {
+        self.shared.rejected.fetch_add(1, Relaxed);
+        let limit = self.options.max_connections;
+        if let Some(suppressed) = self.shared.refusals.admit() {
+            warn!(%peer, conn_id = id, limit, suppressed, "connection limit reached; refusing");
+        }
+        if self.shared.refusing.fetch_add(1, Relaxed) >= MAX_REFUSALS_IN_PROGRESS {
+            self.shared.refusing.fetch_sub(1, Relaxed);
+            connection::reset(stream);
+            return;
+        }
+        let slot = RefusalSlot(self.shared.clone());
+        let reason = format!("server is at its connection limit ({limit}); try again later");
+        let options = self.options.clone();
+        tokio::spawn(async move {
+            connection::refuse_overloaded(stream, reason, options).await;
+            drop(slot);
+        });
+    }
+}
+
 /// The accept loop, on a thread of its own.
 struct Acceptor {
     options: Arc<Options>,
@@ -536,9 +595,12 @@ impl Acceptor {
         let _ = ready.send(());
         let mut phase = self.shared.phase.subscribe();
         let mut next_id = 0u64;
+        let mut tick = tokio::time::interval(ratelimit::LOG_WINDOW);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = phase.wait_for(|p| *p != Phase::Running) => break,
+                _ = tick.tick() => self.log_summaries(),
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         next_id += 1;
@@ -554,16 +616,26 @@ impl Acceptor {
         info!("stopped accepting");
     }
 
+    /// Logs how many refusals and peer errors went unlogged in the last window, if any.
+    fn log_summaries(&self) {
+        if let Some(n) = self.shared.refusals.summary() {
+            warn!(
+                suppressed = n,
+                "{n} more connection(s) refused at the connection limit"
+            );
+        }
+        if let Some(n) = self.shared.peer_errors.summary() {
+            warn!(
+                suppressed = n,
+                "{n} more connection(s) closed for peer errors"
+            );
+        }
+    }
+
     fn dispatch(&self, stream: tokio::net::TcpStream, peer: SocketAddr, id: u64) {
         let active = self.shared.active.load(Relaxed);
         if active >= self.options.max_connections {
-            self.shared.rejected.fetch_add(1, Relaxed);
-            warn!(%peer, conn_id = id, limit = self.options.max_connections, "connection limit reached; refusing");
-            let reason = format!(
-                "server is at its connection limit ({}); try again later",
-                self.options.max_connections
-            );
-            tokio::spawn(connection::refuse_overloaded(stream, reason));
+            self.refuse(stream, peer, id);
             return;
         }
         let Some((index, worker)) = self
