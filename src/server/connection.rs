@@ -253,14 +253,11 @@ async fn disconnect(rpc: &mut RpcTask, disconnector: Disconnector<VatId>) {
 /// TLS server the abort goes after a handshake (bounded by the handshake timeout), so the
 /// client reads "the server is at its connection limit" instead of a TLS error; a peer
 /// speaking plain Cap'n Proto to it is told in plain.
-pub(super) async fn refuse_overloaded(
-    mut stream: TcpStream,
-    reason: String,
-    options: Arc<Options>,
-) {
+pub(super) async fn refuse_overloaded(stream: TcpStream, reason: String, options: Arc<Options>) {
     let abort = Some((reason.as_str(), capnp::ErrorKind::Overloaded));
     #[cfg(feature = "tls")]
     if let Some(tls) = &options.tls {
+        let mut stream = stream;
         let handshake = async {
             let head = sniff::read_head(&mut stream).await?;
             if !head.is_tls() {

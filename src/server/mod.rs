@@ -20,6 +20,7 @@ mod job;
 mod options;
 mod ratelimit;
 mod sniff;
+mod stream;
 mod worker;
 
 use std::net::SocketAddr;
@@ -38,6 +39,8 @@ pub use options::{
     SHUTDOWN_DISCONNECT_GRACE, UNFINISHED_PER_CALL_IN_FLIGHT,
 };
 pub use ratelimit::LOG_WINDOW;
+#[doc(hidden)]
+pub use stream::serve_stream;
 
 use crate::error::ServeError;
 use crate::instrument::{ConnectionStats, Counters};

@@ -78,6 +78,7 @@ impl<S> Rewind<S> {
     }
 
     /// The bytes that were sniffed.
+    #[cfg(feature = "tls")]
     pub(crate) fn head(&self) -> Head {
         self.head
     }
