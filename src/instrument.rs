@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use tracing::debug;
 
 use crate::calls::{self, CallStats, CallTimes};
+use crate::flow_limit::{body_word, Questions};
 use crate::framing::Message;
 
 /// Replaces an error before it is sent to the peer; see `Options::with_error_redaction`.
@@ -41,6 +42,7 @@ pub(crate) struct Counters {
     pub(crate) in_flight: AtomicU64,
     /// Latencies and error kinds of the calls answered (see [`crate::calls`]).
     pub(crate) calls: CallStats,
+    unknown_finishes: AtomicU64,
 }
 
 /// A snapshot of one connection's counters.
@@ -61,6 +63,10 @@ pub struct ConnectionStats {
     /// Writes to the stream (before TLS): outgoing messages are batched, so with sequential
     /// calls this is about one per round trip, fewer than `messages_out`.
     pub writes: u64,
+    /// `Finish` messages for questions the peer did not have open. capnp-rpc ignores them (C++
+    /// aborts the connection); windlass ignores them too, counts them here, and does not let
+    /// them lower the peer's count of unfinished questions.
+    pub unknown_finishes: u64,
 }
 
 impl Counters {
@@ -74,6 +80,7 @@ impl Counters {
             calls_in: self.calls_in.load(Relaxed),
             calls_out: self.calls_out.load(Relaxed),
             writes: self.writes.load(Relaxed),
+            unknown_finishes: self.unknown_finishes.load(Relaxed),
         }
     }
 }
@@ -97,6 +104,8 @@ pub(crate) struct Watch {
     ended: Notify,
     redact: Option<Redactor>,
     call_times: CallTimes,
+    /// The peer's open questions and the bounds on them (see [`crate::flow_limit`]).
+    pub(crate) questions: Questions,
 }
 
 impl Watch {
@@ -110,6 +119,7 @@ impl Watch {
             ended: Notify::new(),
             redact,
             call_times: CallTimes::default(),
+            questions: Questions::default(),
         })
     }
 
@@ -173,8 +183,21 @@ impl Watch {
         self.set_end(End::Closed);
     }
 
+    /// Whether the next message may be read: fewer calls unanswered than the flow limit.
+    pub(crate) fn may_read(&self) -> bool {
+        self.questions.may_read(self.in_flight.get())
+    }
+
+    /// A paused read's wait for [`Watch::may_read`].
+    pub(crate) fn poll_may_read(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.questions.poll_may_read(cx, self.in_flight.get())
+    }
+
     /// Sees a message from the peer: counts it and, if it is a call, counts it in flight.
-    pub(crate) fn saw_incoming(&self, message: &Message) {
+    ///
+    /// # Errors
+    /// `Overloaded` when the peer has more questions open than its flow limits allow.
+    pub(crate) fn saw_incoming(&self, message: &Message) -> Result<(), Error> {
         let now = Instant::now();
         self.last_activity.set(now);
         self.counters.messages_in.fetch_add(1, Relaxed);
@@ -183,13 +206,24 @@ impl Watch {
             .and_then(message_tag)
             .or_else(|| checked_tag(message.get_root()));
         match tag {
-            Some(CALL) => {
-                self.counters.calls_in.fetch_add(1, Relaxed);
+            Some(tag @ (CALL | BOOTSTRAP)) => {
+                if tag == CALL {
+                    self.counters.calls_in.fetch_add(1, Relaxed);
+                }
                 let in_flight = self.in_flight.get() + 1;
                 self.in_flight.set(in_flight);
                 self.counters.in_flight.store(in_flight, Relaxed);
-                if let Some(question) = first.and_then(calls::question_id) {
-                    self.call_times.started(question, now);
+                if let Some(id) = question_id(first, message.get_root()) {
+                    if tag == CALL {
+                        self.call_times.started(id, now);
+                    }
+                    self.questions.asked(id)?;
+                }
+            }
+            Some(FINISH) => {
+                let id = question_id(first, message.get_root());
+                if id.is_some_and(|id| !self.questions.finished(id)) {
+                    self.counters.unknown_finishes.fetch_add(1, Relaxed);
                 }
             }
             // capnp-rpc stops reading after an Abort, so the stream's end is never seen: the
@@ -214,6 +248,7 @@ impl Watch {
             }
             _ => {}
         }
+        Ok(())
     }
 
     /// Sees a message about to be sent: counts it and, if it answers a call, takes the call out
@@ -241,6 +276,16 @@ impl Watch {
                 self.counters.in_flight.store(left, Relaxed);
                 if left == 0 {
                     self.drained.notify_waiters();
+                }
+                self.questions.answered(left);
+                let word = out
+                    .get_segments_for_output()
+                    .first()
+                    .and_then(|segment| body_word(segment))
+                    .or_else(|| checked_return_word(out.get_root_as_reader()));
+                // `noFinishNeeded` (bit 33): capnp-rpc dropped the answer; no Finish will come.
+                if let Some(word) = word.filter(|w| w >> 33 & 1 == 1) {
+                    self.questions.forget(word as u32);
                 }
                 if let Some(redact) = &self.redact {
                     if let Err(e) = redact_return(out, redact) {
@@ -290,6 +335,43 @@ fn exception_kind(root: capnp::Result<capnp::any_pointer::Reader<'_>>) -> usize 
 const ABORT: u16 = 1;
 const CALL: u16 = 2;
 const RETURN: u16 = 3;
+const FINISH: u16 = 4;
+const BOOTSTRAP: u16 = 8;
+
+/// The question id of a `Call`, `Bootstrap` or `Finish`: from the raw bytes when it can, else
+/// through the validated reader.
+fn question_id(
+    first: Option<&[u8]>,
+    root: capnp::Result<capnp::any_pointer::Reader<'_>>,
+) -> Option<u32> {
+    if let Some(word) = first.and_then(body_word) {
+        return Some(word as u32);
+    }
+    let which = root
+        .and_then(|r| r.get_as::<message::Reader<'_>>())
+        .and_then(|m| Ok(m.which()?))
+        .ok()?;
+    match which {
+        message::Call(c) => c.ok().map(|c| c.get_question_id()),
+        message::Bootstrap(b) => b.ok().map(|b| b.get_question_id()),
+        message::Finish(f) => f.ok().map(|f| f.get_question_id()),
+        _ => None,
+    }
+}
+
+/// A `Return`'s first data word (answer id, flags) read the validated way.
+fn checked_return_word(root: capnp::Result<capnp::any_pointer::Reader<'_>>) -> Option<u64> {
+    let which = root
+        .and_then(|r| r.get_as::<message::Reader<'_>>())
+        .and_then(|m| Ok(m.which()?))
+        .ok()?;
+    match which {
+        message::Return(Ok(r)) => {
+            Some(u64::from(r.get_answer_id()) | u64::from(r.get_no_finish_needed()) << 33)
+        }
+        _ => None,
+    }
+}
 
 /// The union tag of an RPC `Message` read straight from the first segment's bytes: the root
 /// pointer (word 0) must be a struct pointer whose struct lies inside the segment; the tag is
@@ -331,6 +413,8 @@ fn checked_tag(root: capnp::Result<capnp::any_pointer::Reader<'_>>) -> Option<u1
         message::Abort(_) => ABORT,
         message::Call(_) => CALL,
         message::Return(_) => RETURN,
+        message::Finish(_) => FINISH,
+        message::Bootstrap(_) => BOOTSTRAP,
         _ => u16::MAX,
     })
 }
@@ -488,7 +572,7 @@ mod tests {
         for (builder, tag) in messages() {
             let segments = builder.get_segments_for_output();
             assert_eq!(message_tag(segments[0]), Some(tag), "tag {tag}");
-            let watched = if [ABORT, CALL, RETURN].contains(&tag) {
+            let watched = if [ABORT, CALL, RETURN, FINISH, BOOTSTRAP].contains(&tag) {
                 tag
             } else {
                 u16::MAX

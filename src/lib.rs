@@ -99,6 +99,7 @@ pub mod calculator;
 mod calls;
 pub mod client;
 mod error;
+mod flow_limit;
 pub mod framing;
 mod instrument;
 mod rpc;

@@ -109,6 +109,29 @@ pub(crate) fn tune_socket(stream: &tokio::net::TcpStream) {
 mod tests {
     use super::*;
 
+    /// The keepalive and nodelay settings read back from a real socket, not just "set".
+    #[tokio::test]
+    async fn socket_tuning_reads_back() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stream, _) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let stream = stream.expect("connect");
+        tune_socket(&stream);
+        let sock = socket2::SockRef::from(&stream);
+        assert!(stream.nodelay().expect("nodelay"));
+        assert!(sock.keepalive().expect("keepalive"));
+        #[cfg(target_os = "linux")]
+        {
+            assert_eq!(sock.tcp_keepalive_time().expect("time"), KEEPALIVE_TIME);
+            assert_eq!(
+                sock.tcp_keepalive_interval().expect("interval"),
+                KEEPALIVE_INTERVAL
+            );
+        }
+    }
+
     #[test]
     fn tls_records_are_recognised_and_capnp_is_not() {
         assert!(looks_like_tls(&[0x16, 0x03, 0x01]));

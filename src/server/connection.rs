@@ -17,6 +17,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use super::job::{Accepted, Job};
 use super::proxy_protocol;
+use super::sniff::{self, Rewind};
 use super::{ConnectionInfo, Factory, Options, Phase, Shared, SHUTDOWN_DISCONNECT_GRACE};
 use crate::instrument::{End, Watch};
 use crate::rpc;
@@ -28,6 +29,16 @@ use crate::rpc;
 /// `EPIPE` and reports that instead of our `Abort` (pycapnp does). Time bounds the cost.
 const REJECT_LINGER: Duration = Duration::from_secs(1);
 const REJECT_DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
+/// Logs a peer's misbehaviour at a bounded rate (see [`super::ratelimit`]); every one is
+/// counted in [`super::ServerStats::peer_errors`].
+macro_rules! peer_warn {
+    ($shared:expr, $($arg:tt)+) => {
+        if let Some(suppressed) = $shared.peer_errors.admit() {
+            warn!(suppressed, $($arg)+);
+        }
+    };
+}
 
 /// Serves one connection from the acceptor until it ends, idles out or the server shuts down,
 /// then logs a one-line summary.
@@ -48,6 +59,7 @@ pub(super) async fn serve(
     let mut phase = shared.phase.subscribe();
     let mut info = ConnectionInfo::new(job.id, job.peer, worker);
     let watch = Watch::new(info.counters.clone(), options.redact.clone());
+    watch.questions.set_limits(options.flow_limits());
     let stream = match job.stream {
         Accepted::Tcp(stream) => stream,
         #[cfg(unix)]
@@ -88,7 +100,7 @@ pub(super) async fn serve(
         None => stream,
     };
     let established = tokio::select! {
-        established = establish(stream, info, &options, watch.clone()) => established,
+        established = establish(stream, info, &options, watch.clone(), &shared) => established,
         _ = phase.wait_for(|p| *p != Phase::Running) => return,
     };
     let Some((network, info)) = established else {
@@ -125,7 +137,7 @@ async fn run_connection(
     // The RPC system runs as a task of its own, so its many wake-ups (every message) poll only
     // it; this task wakes for the connection's end, the idle timer and shutdown.
     let mut rpc = RpcTask(Some(tokio::task::spawn_local(system.in_current_span())));
-    let reason = run(&mut rpc, disconnector, &watch, options, phase).await;
+    let reason = run(&mut rpc, disconnector, &watch, options, shared, phase).await;
     let failed = matches!(watch.end(), Some(End::Failed(_)));
     // The RPC system (and with it the connection's stream halves) is gone after this.
     rpc.stop().await;
@@ -251,12 +263,13 @@ async fn run(
     disconnector: Disconnector<VatId>,
     watch: &Watch,
     options: &Options,
+    shared: &Shared,
     phase: &mut watch::Receiver<Phase>,
 ) -> String {
     tokio::select! {
         result = rpc.finished() => match (result, watch.end()) {
             (Err(e), _) | (Ok(()), Some(End::Failed(e))) => {
-                warn!(error = %e, "connection failed");
+                peer_warn!(shared, error = %e, "connection failed");
                 format!("error: {e}")
             }
             (Ok(()), _) => "closed by peer".to_string(),
@@ -323,36 +336,92 @@ async fn disconnect(rpc: &mut RpcTask, disconnector: Disconnector<VatId>) {
     }
 }
 
-/// Refuses a connection because the server is full: an `Overloaded` abort, then close.
-pub(super) async fn refuse_overloaded(stream: TcpStream, reason: String) {
-    reject(
-        stream,
-        Some((reason.as_str(), capnp::ErrorKind::Overloaded)),
-    )
-    .await;
+/// Refuses a connection because the server is full: an `Overloaded` abort, then close. On a
+/// TLS server the abort goes after a handshake (bounded by the handshake timeout), so the
+/// client reads "the server is at its connection limit" instead of a TLS error; a peer
+/// speaking plain Cap'n Proto to it is told in plain.
+pub(super) async fn refuse_overloaded(stream: TcpStream, reason: String, options: Arc<Options>) {
+    let abort = Some((reason.as_str(), capnp::ErrorKind::Overloaded));
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &options.tls {
+        let mut stream = stream;
+        let handshake = async {
+            let head = sniff::read_head(&mut stream).await?;
+            if !head.is_tls() {
+                return Ok(Err(Rewind::new(head, stream)));
+            }
+            tls.acceptor()
+                .accept(Rewind::new(head, stream))
+                .await
+                .map(Ok)
+        };
+        match tokio::time::timeout(options.handshake_timeout, handshake).await {
+            Ok(Ok(Ok(tls_stream))) => reject(tls_stream, abort).await,
+            Ok(Ok(Err(plain))) => reject(plain, abort).await,
+            Ok(Err(e)) => debug!(error = %e, "refused peer's TLS handshake failed"),
+            Err(_) => debug!("refused peer did not complete its TLS handshake in time"),
+        }
+        return;
+    }
+    let _ = &options;
+    reject(stream, abort).await;
 }
 
-/// Checks the first bytes and, on a TLS server, completes the handshake. `None` means the
-/// connection was refused (and why has been logged and, where possible, told to the peer).
+/// Closes a connection at once with a reset (`SO_LINGER` 0): the cheapest refusal, for when
+/// too many polite ones are in progress.
+pub(super) fn reset(stream: TcpStream) {
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
+/// Reads the first bytes (bounded by the handshake timeout and, for silence, the idle timeout),
+/// checks them and, on a TLS server, completes the handshake. `None` means the connection was
+/// refused (and why has been logged and, where possible, told to the peer).
 async fn establish(
-    stream: TcpStream,
+    mut stream: TcpStream,
     info: ConnectionInfo,
     options: &Options,
     watch: Rc<Watch>,
+    shared: &Shared,
 ) -> Option<(rpc::Network, ConnectionInfo)> {
+    let deadline = Instant::now() + options.handshake_timeout;
+    let timeout = options.sniff_timeout();
+    let head = match tokio::time::timeout(timeout, sniff::read_head(&mut stream)).await {
+        Err(_) => {
+            peer_warn!(shared, ?timeout, "peer sent nothing in time; closing");
+            return None;
+        }
+        Ok(Err(e)) => {
+            peer_warn!(shared, error = %e, "reading the first bytes failed; closing");
+            return None;
+        }
+        Ok(Ok(head)) if head.is_empty() => {
+            debug!("peer closed before sending anything");
+            return None;
+        }
+        Ok(Ok(head)) => head,
+    };
     #[cfg(feature = "tls")]
     if let Some(tls) = &options.tls {
-        return establish_tls(stream, info, tls, options, watch).await;
+        return establish_tls(
+            Rewind::new(head, stream),
+            info,
+            tls,
+            deadline,
+            options,
+            watch,
+            shared,
+        )
+        .await;
     }
-    let mut head = [0u8; 3];
-    // Waiting here costs nothing extra: the RPC system would wait for the same first bytes.
-    let n = stream.peek(&mut head).await.unwrap_or(0);
-    if rpc::looks_like_tls(&head[..n]) {
-        warn!("peer started a TLS handshake on this plain-TCP port; closing (is the client using --tls?)");
+    let _ = deadline;
+    if head.is_tls() {
+        peer_warn!(shared, "peer started a TLS handshake on this plain-TCP port; closing (is the client using --tls?)");
         reject(stream, None).await;
         return None;
     }
     let (reader, writer) = stream.into_split();
+    let reader = Rewind::new(head, reader);
     let network = rpc::network_with_window(
         reader,
         writer,
@@ -366,37 +435,35 @@ async fn establish(
 
 #[cfg(feature = "tls")]
 async fn establish_tls(
-    stream: TcpStream,
+    stream: Rewind<TcpStream>,
     mut info: ConnectionInfo,
     tls: &crate::tls::ServerTls,
+    deadline: Instant,
     options: &Options,
     watch: Rc<Watch>,
+    shared: &Shared,
 ) -> Option<(rpc::Network, ConnectionInfo)> {
+    if !stream_is_tls(&stream) {
+        peer_warn!(
+            shared,
+            "peer sent plain Cap'n Proto to this TLS port; closing (is the client missing --tls?)"
+        );
+        let reason = "this server requires TLS: connect with TLS (windlass-calc: --tls)";
+        reject(stream, Some((reason, capnp::ErrorKind::Failed))).await;
+        return None;
+    }
     let timeout = options.handshake_timeout;
-    let handshake = async {
-        let mut head = [0u8; 3];
-        let n = stream.peek(&mut head).await?;
-        if n > 0 && !rpc::looks_like_tls(&head[..n]) {
-            return Ok(Err(stream));
-        }
-        tls.acceptor().accept(stream).await.map(Ok)
-    };
-    let stream = match tokio::time::timeout(timeout, handshake).await {
+    let handshake = tls.acceptor().accept(stream);
+    let stream = match tokio::time::timeout_at(deadline.into(), handshake).await {
         Err(_) => {
-            warn!(?timeout, "TLS handshake timed out; closing");
+            peer_warn!(shared, ?timeout, "TLS handshake timed out; closing");
             return None;
         }
         Ok(Err(e)) => {
-            warn!(error = %e, "TLS handshake failed; closing");
+            peer_warn!(shared, error = %e, "TLS handshake failed; closing");
             return None;
         }
-        Ok(Ok(Err(plain))) => {
-            warn!("peer sent plain Cap'n Proto to this TLS port; closing (is the client missing --tls?)");
-            let reason = "this server requires TLS: connect with TLS (windlass-calc: --tls)";
-            reject(plain, Some((reason, capnp::ErrorKind::Failed))).await;
-            return None;
-        }
-        Ok(Ok(Ok(stream))) => stream,
+        Ok(Ok(stream)) => stream,
     };
     let (_, session) = stream.get_ref();
     info.set_tls(
@@ -420,9 +487,18 @@ async fn establish_tls(
     Some((network, info))
 }
 
+/// Whether a stream's sniffed head is a TLS handshake.
+#[cfg(feature = "tls")]
+fn stream_is_tls<S>(stream: &Rewind<S>) -> bool {
+    stream.head().is_tls()
+}
+
 /// Closes a connection we will not serve. With a `reason`, first sends the peer a Cap'n Proto
 /// `Abort` message carrying it, which a plain RPC client reports as the error of its calls.
-pub(super) async fn reject(mut stream: TcpStream, reason: Option<(&str, capnp::ErrorKind)>) {
+pub(super) async fn reject<S>(mut stream: S, reason: Option<(&str, capnp::ErrorKind)>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     if let Some((reason, kind)) = reason {
         let bytes = rpc::abort_message(reason, kind);
         if stream.write_all(&bytes).await.is_err() {
@@ -434,7 +510,10 @@ pub(super) async fn reject(mut stream: TcpStream, reason: Option<(&str, capnp::E
 
 /// Shuts our sending side and reads (discarding) what the peer still sends, for a bounded time
 /// and amount, so that closing does not turn into a reset that destroys our last message.
-async fn linger(mut stream: TcpStream) {
+async fn linger<S>(mut stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let _ = stream.shutdown().await;
     let drain = async {
         let mut buf = [0u8; 4096];

@@ -23,6 +23,9 @@ mod job;
 mod metrics;
 mod options;
 mod proxy_protocol;
+mod ratelimit;
+mod sniff;
+mod stream;
 mod totals;
 #[cfg(unix)]
 mod unix;
@@ -41,10 +44,14 @@ use tracing::{info, warn};
 #[cfg(feature = "admin")]
 pub use admin::ADMIN_REQUEST_TIMEOUT;
 pub use options::{
-    Options, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    SHUTDOWN_DISCONNECT_GRACE,
+    Options, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_LISTEN_BACKLOG,
+    DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT,
+    SHUTDOWN_DISCONNECT_GRACE, UNFINISHED_PER_CALL_IN_FLIGHT,
 };
 pub use proxy_protocol::{Cidr, CidrError, ProxyError, ProxyProtocol, V1_MAX_BYTES, V2_MAX_BYTES};
+pub use ratelimit::LOG_WINDOW;
+#[doc(hidden)]
+pub use stream::serve_stream;
 pub use totals::RefusalStats;
 #[cfg(unix)]
 pub use unix::{PeerCredentials, UNIX_PREFIX};
@@ -56,6 +63,12 @@ use crate::instrument::{ConnectionStats, Counters};
 /// descriptors) before trying again. Long enough not to spin on a persistent error, short enough
 /// that a transient one costs little; the same figure tokio's and mini-redis's loops use.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Refusals (over the connection limit) that may be in progress at once, each telling its peer
+/// why and lingering up to a second; beyond this a refused connection is reset at once, so a
+/// flood of connections cannot make the acceptor hold more sockets or do more TLS handshakes
+/// than this.
+pub const MAX_REFUSALS_IN_PROGRESS: usize = 64;
 
 /// The bootstrap factory, shared by every worker.
 pub(crate) type Factory = Arc<dyn Fn(&ConnectionInfo) -> capnp::capability::Client + Send + Sync>;
@@ -178,6 +191,10 @@ pub struct ServerStats {
     pub active: u64,
     /// Connections that have ended.
     pub closed: u64,
+    /// Connections closed for the peer's misbehaviour: silent past the handshake or idle
+    /// timeout, the wrong protocol, a failed TLS handshake, a broken or over-limit message.
+    /// Each is counted here; the log shows them at a bounded rate ([`LOG_WINDOW`]).
+    pub peer_errors: u64,
 }
 
 /// One open connection, as [`ServerHandle::connections`] reports it.
@@ -216,6 +233,11 @@ pub(crate) struct Shared {
     idle: Condvar,
     /// Refusals by reason, ended connections' traffic, readiness.
     pub(crate) totals: totals::Totals,
+    /// Log budgets: refusals (over the connection limit) and misbehaving peers.
+    refusals: ratelimit::LogBudget,
+    peer_errors: ratelimit::LogBudget,
+    /// Refusals in progress (see [`MAX_REFUSALS_IN_PROGRESS`]).
+    refusing: AtomicUsize,
 }
 
 impl Shared {
@@ -356,6 +378,7 @@ impl ServerHandle {
             rejected: self.shared.rejected.load(Relaxed),
             active: self.shared.active.load(Relaxed) as u64,
             closed: self.shared.closed.load(Relaxed),
+            peer_errors: self.shared.peer_errors.total(),
         }
     }
 
@@ -527,7 +550,7 @@ impl Server {
         options: Options,
         factory: Factory,
     ) -> Result<ServerHandle, ServeError> {
-        let (local_addr, socket_file) = listener.prepare()?;
+        let (local_addr, socket_file) = listener.prepare(options.listen_backlog)?;
         let options = Arc::new(options);
         let (phase, _) = watch::channel(Phase::Running);
         let shared = Arc::new(Shared {
@@ -540,6 +563,9 @@ impl Server {
             idle_lock: Mutex::new(()),
             idle: Condvar::new(),
             totals: totals::Totals::default(),
+            refusals: ratelimit::LogBudget::new(),
+            peer_errors: ratelimit::LogBudget::new(),
+            refusing: AtomicUsize::new(0),
         });
         let mut handle = ServerHandle {
             local_addr,
@@ -662,6 +688,39 @@ where
     Server::start(listener, options, bootstrap)
 }
 
+/// Takes a refusal's slot among [`MAX_REFUSALS_IN_PROGRESS`] and gives it back when dropped.
+struct RefusalSlot(Arc<Shared>);
+
+impl Drop for RefusalSlot {
+    fn drop(&mut self) {
+        self.0.refusing.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Acceptor {
+    /// Refuses a connection over the limit: counted always, logged at a bounded rate, told why
+    /// while few refusals are in progress, reset otherwise.
+    fn refuse(&self, stream: tokio::net::TcpStream, peer: SocketAddr, id: u64) {
+        self.shared.rejected.fetch_add(1, Relaxed);
+        let limit = self.options.max_connections;
+        if let Some(suppressed) = self.shared.refusals.admit() {
+            warn!(%peer, conn_id = id, limit, suppressed, "connection limit reached; refusing");
+        }
+        if self.shared.refusing.fetch_add(1, Relaxed) >= MAX_REFUSALS_IN_PROGRESS {
+            self.shared.refusing.fetch_sub(1, Relaxed);
+            connection::reset(stream);
+            return;
+        }
+        let slot = RefusalSlot(self.shared.clone());
+        let reason = format!("server is at its connection limit ({limit}); try again later");
+        let options = self.options.clone();
+        tokio::spawn(async move {
+            connection::refuse_overloaded(stream, reason, options).await;
+            drop(slot);
+        });
+    }
+}
+
 /// The accept loop, on a thread of its own.
 struct Acceptor {
     options: Arc<Options>,
@@ -702,9 +761,12 @@ impl Acceptor {
         let _ = ready.send(());
         let mut phase = self.shared.phase.subscribe();
         let mut next_id = 0u64;
+        let mut tick = tokio::time::interval(ratelimit::LOG_WINDOW);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = phase.wait_for(|p| *p != Phase::Running) => break,
+                _ = tick.tick() => self.log_summaries(),
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         next_id += 1;
@@ -760,16 +822,24 @@ impl Acceptor {
     fn dispatch_unix(&self, stream: tokio::net::UnixStream, id: u64) {
         if self.shared.active.load(Relaxed) >= self.options.max_connections {
             self.shared.rejected.fetch_add(1, Relaxed);
-            warn!(
-                conn_id = id,
-                limit = self.options.max_connections,
-                "connection limit reached; refusing"
-            );
-            let reason = format!(
-                "server is at its connection limit ({}); try again later",
-                self.options.max_connections
-            );
-            tokio::spawn(connection::refuse_overloaded_unix(stream, reason));
+            let limit = self.options.max_connections;
+            if let Some(suppressed) = self.shared.refusals.admit() {
+                warn!(
+                    conn_id = id,
+                    limit, suppressed, "connection limit reached; refusing"
+                );
+            }
+            if self.shared.refusing.fetch_add(1, Relaxed) >= MAX_REFUSALS_IN_PROGRESS {
+                // Too many refusals in progress: a plain close costs nothing to wait for.
+                self.shared.refusing.fetch_sub(1, Relaxed);
+                return;
+            }
+            let slot = RefusalSlot(self.shared.clone());
+            let reason = format!("server is at its connection limit ({limit}); try again later");
+            tokio::spawn(async move {
+                connection::refuse_overloaded_unix(stream, reason).await;
+                drop(slot);
+            });
             return;
         }
         match stream.into_std() {
@@ -778,16 +848,26 @@ impl Acceptor {
         }
     }
 
+    /// Logs how many refusals and peer errors went unlogged in the last window, if any.
+    fn log_summaries(&self) {
+        if let Some(n) = self.shared.refusals.summary() {
+            warn!(
+                suppressed = n,
+                "{n} more connection(s) refused at the connection limit"
+            );
+        }
+        if let Some(n) = self.shared.peer_errors.summary() {
+            warn!(
+                suppressed = n,
+                "{n} more connection(s) closed for peer errors"
+            );
+        }
+    }
+
     fn dispatch(&self, stream: tokio::net::TcpStream, peer: SocketAddr, id: u64) {
         let active = self.shared.active.load(Relaxed);
         if active >= self.options.max_connections {
-            self.shared.rejected.fetch_add(1, Relaxed);
-            warn!(%peer, conn_id = id, limit = self.options.max_connections, "connection limit reached; refusing");
-            let reason = format!(
-                "server is at its connection limit ({}); try again later",
-                self.options.max_connections
-            );
-            tokio::spawn(connection::refuse_overloaded(stream, reason));
+            self.refuse(stream, peer, id);
             return;
         }
         match stream.into_std() {
@@ -831,16 +911,20 @@ type SocketFile = Option<unix::SocketFile>;
 type SocketFile = ();
 
 impl Listener {
-    /// Makes the listener non-blocking; returns its address and (unix) the file to remove later.
-    fn prepare(&self) -> Result<(SocketAddr, SocketFile), ServeError> {
+    /// Sets the listen backlog, makes the listener non-blocking; returns its address and (unix)
+    /// the file to remove later.
+    fn prepare(&self, backlog: u32) -> Result<(SocketAddr, SocketFile), ServeError> {
+        // Listening again on a listening socket sets its backlog (Linux, the BSDs).
+        let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
         match self {
             Listener::Tcp(listener) => {
                 let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
                     addr: "listener".into(),
                     source,
                 })?;
-                listener
-                    .set_nonblocking(true)
+                socket2::SockRef::from(listener)
+                    .listen(backlog)
+                    .and_then(|()| listener.set_nonblocking(true))
                     .map_err(|source| ServeError::Bind {
                         addr: local_addr.to_string(),
                         source,
@@ -852,8 +936,9 @@ impl Listener {
             }
             #[cfg(unix)]
             Listener::Unix(listener, path) => {
-                listener
-                    .set_nonblocking(true)
+                socket2::SockRef::from(listener)
+                    .listen(backlog)
+                    .and_then(|()| listener.set_nonblocking(true))
                     .map_err(|source| ServeError::Bind {
                         addr: format!("{UNIX_PREFIX}{}", path.display()),
                         source,

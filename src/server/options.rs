@@ -20,6 +20,25 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// shutdown, short enough for a service manager's stop timeout (systemd's default is 90 s).
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Default for [`Options::with_listen_backlog`]: the kernel's queue of connections not yet
+/// accepted. `std`'s 128 overflowed when 1,000 clients connected at once (the overflowing ones
+/// wait for a SYN retransmit, a second or more); 4,096 absorbs such a burst and is what Linux
+/// caps it at by default (`net.core.somaxconn`).
+pub const DEFAULT_LISTEN_BACKLOG: u32 = 4096;
+
+/// Default for [`Options::with_max_calls_in_flight`]: 64 times the pipeline depth of the
+/// benchmarks (16 calls in flight on one connection, BENCHMARKS.md), small enough that what the
+/// calls hold stays modest.
+pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 1024;
+
+/// Questions (calls, bootstraps) a peer may leave without `Finish`, per call it may have in
+/// flight: with the defaults 8,192 answer-table entries ≈ 20 MB (2.4 KB each, measured).
+pub const UNFINISHED_PER_CALL_IN_FLIGHT: usize = 8;
+
+/// Default for [`Options::with_read_timeout`]: a 64 MiB message (the default size limit) still
+/// arrives within it at 10 Mbit/s; a peer that stalls mid-message holds its buffer no longer.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How long a connection may take to close gracefully once told to (at shutdown, idle timeout)
 /// before it is dropped.
 pub const SHUTDOWN_DISCONNECT_GRACE: Duration = Duration::from_secs(1);
@@ -41,6 +60,9 @@ pub struct Options {
     pub(crate) proxy_protocol: Option<super::ProxyProtocol>,
     #[cfg(feature = "admin")]
     pub(crate) admin: Option<std::net::SocketAddr>,
+    pub(crate) listen_backlog: u32,
+    pub(crate) max_calls_in_flight: usize,
+    pub(crate) read_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Options {
@@ -61,6 +83,9 @@ impl std::fmt::Debug for Options {
             .field("redaction", &self.redact.is_some())
             .field("stream_window", &self.stream_window)
             .field("proxy_protocol", &self.proxy_protocol)
+            .field("listen_backlog", &self.listen_backlog)
+            .field("max_calls_in_flight", &self.max_calls_in_flight)
+            .field("read_timeout", &self.read_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +107,9 @@ impl Default for Options {
             proxy_protocol: None,
             #[cfg(feature = "admin")]
             admin: None,
+            listen_backlog: DEFAULT_LISTEN_BACKLOG,
+            max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
+            read_timeout: Some(DEFAULT_READ_TIMEOUT),
         }
     }
 }
@@ -109,7 +137,9 @@ impl Options {
         self
     }
 
-    /// How long a TLS handshake may take before the connection is closed. Default:
+    /// How long a new connection may take to say what it speaks (its first bytes, on every
+    /// server) and, with TLS, to complete the handshake, before it is closed. A silent peer is
+    /// also closed sooner by a shorter [`Options::with_idle_timeout`]. Default:
     /// [`DEFAULT_HANDSHAKE_TIMEOUT`].
     pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
@@ -117,9 +147,10 @@ impl Options {
     }
 
     /// How many connections may be open at once. One more is refused at once: it gets an RPC
-    /// `Abort` of kind `Overloaded` saying why, the refusal is logged and counted
-    /// ([`super::ServerStats::rejected`]). Nothing is queued. Default:
-    /// [`DEFAULT_MAX_CONNECTIONS`].
+    /// `Abort` of kind `Overloaded` saying why (on a TLS server, after a handshake), the refusal
+    /// is counted ([`super::ServerStats::rejected`]) and logged at a bounded rate. Nothing is
+    /// queued. While many refusals are in progress, further ones are closed with a reset.
+    /// Default: [`DEFAULT_MAX_CONNECTIONS`].
     pub fn with_max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
         self
@@ -174,6 +205,53 @@ impl Options {
     pub fn with_thread_name(mut self, prefix: impl Into<String>) -> Self {
         self.thread_name = prefix.into();
         self
+    }
+
+    /// The listen backlog: connections the kernel completes and queues before the server
+    /// accepts them (capped by `net.core.somaxconn` on Linux). Applied to listeners passed to
+    /// [`super::Server::start`] too. Default: [`DEFAULT_LISTEN_BACKLOG`].
+    pub fn with_listen_backlog(mut self, backlog: u32) -> Self {
+        self.listen_backlog = backlog.max(1);
+        self
+    }
+
+    /// Calls (and bootstraps) one connection may have unanswered. At the limit the server
+    /// stops reading that connection until an answer goes out — TCP backpressure, nothing is
+    /// refused, other connections are unaffected. A peer may also leave at most
+    /// [`UNFINISHED_PER_CALL_IN_FLIGHT`] times this many questions without `Finish`; beyond that
+    /// its connection is aborted with `Overloaded`. (Like C++ capnp's `setFlowLimit`: a service
+    /// whose calls all wait on callbacks into the calling peer can stall at the limit.) Values
+    /// below 1 mean 1. Default: [`DEFAULT_MAX_CALLS_IN_FLIGHT`].
+    pub fn with_max_calls_in_flight(mut self, max: usize) -> Self {
+        self.max_calls_in_flight = max.max(1);
+        self
+    }
+
+    /// How long one incoming message may take to arrive once its first byte has; a peer that
+    /// stalls mid-message is disconnected after it. Silence *between* messages is the idle
+    /// timeout's business. `None`: no limit. Default: [`DEFAULT_READ_TIMEOUT`].
+    pub fn with_read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// The flow limits of one connection, as the transport applies them.
+    pub(crate) fn flow_limits(&self) -> crate::flow_limit::FlowLimits {
+        crate::flow_limit::FlowLimits {
+            max_in_flight: self.max_calls_in_flight as u64,
+            max_open: self
+                .max_calls_in_flight
+                .saturating_mul(UNFINISHED_PER_CALL_IN_FLIGHT),
+            read_timeout: self.read_timeout,
+        }
+    }
+
+    /// How long a new connection may stay silent before its first bytes: the handshake timeout,
+    /// or the idle timeout if shorter (silence is idleness).
+    pub(crate) fn sniff_timeout(&self) -> Duration {
+        self.idle_timeout.map_or(self.handshake_timeout, |idle| {
+            idle.min(self.handshake_timeout)
+        })
     }
 
     /// A function that sees every error about to be sent to a peer as a call's result and

@@ -91,6 +91,7 @@ impl Totals {
             calls_in: self.calls_in.load(Relaxed),
             calls_out: self.calls_out.load(Relaxed),
             writes: 0,
+            unknown_finishes: 0,
         }
     }
 }

@@ -3,7 +3,11 @@
 //! copies; its limits are checked on the segment table, before memory is reserved.
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
 
 use capnp::capability::Promise;
 use capnp::message::ReaderOptions;
@@ -11,7 +15,7 @@ use capnp::Error;
 use futures::StreamExt;
 use tokio::io::AsyncRead;
 use tokio_util::codec::FramedRead;
-use tracing::warn;
+use tracing::debug;
 
 use capnp_rpc::rpc_twoparty_capnp::Side;
 
@@ -41,10 +45,14 @@ pub(super) fn input<R: AsyncRead + Unpin>(
 ///
 /// The read takes the decoder out of its slot and puts it back when it resolves, so the pending
 /// read holds the decoder but not the connection: the connection can end while a read waits.
+///
+/// `gate`, when given, is awaited before reading: the flow limit or the outbox bound has
+/// paused reading until answers go out (see [`crate::flow_limit`]).
 pub(super) fn receive<R: AsyncRead + Unpin + 'static>(
     input: &Input<R>,
     watch: &Rc<Watch>,
     peer: Side,
+    gate: Option<Pin<Box<dyn Future<Output = ()>>>>,
 ) -> Promise<Option<Box<dyn capnp_rpc::IncomingMessage>>, Error> {
     let Some(mut reader) = input.borrow_mut().take() else {
         // Either the connection has ended or (never, with capnp-rpc 0.27) a second read
@@ -56,11 +64,21 @@ pub(super) fn receive<R: AsyncRead + Unpin + 'static>(
     let slot = input.clone();
     let watch = watch.clone();
     Promise::from_future(async move {
-        let next = reader.next().await;
+        if let Some(gate) = gate {
+            tracing::debug!("flow limit reached; reading paused until answers go out");
+            gate.await;
+        }
+        let next = match watch.questions.limits().read_timeout {
+            None => reader.next().await,
+            Some(limit) => next_within(&mut reader, limit).await,
+        };
         *slot.borrow_mut() = Some(reader);
         match next {
             Some(Ok(message)) => {
-                watch.saw_incoming(&message);
+                if let Err(e) = watch.saw_incoming(&message) {
+                    watch.fail(e.clone());
+                    return Err(e);
+                }
                 Ok(Some(Box::new(Incoming(message)) as Box<_>))
             }
             None => {
@@ -76,12 +94,43 @@ pub(super) fn receive<R: AsyncRead + Unpin + 'static>(
     })
 }
 
+/// The next message, failing when one has been arriving for longer than `limit`: the clock
+/// starts when the first byte of a message is buffered, so a connection may stay silent between
+/// messages as long as it likes (that is the idle timeout's business), but a peer cannot hold a
+/// partial message — up to the size limit of memory — for longer than `limit`.
+async fn next_within<R: AsyncRead + Unpin>(
+    reader: &mut FramedRead<Counted<R>, MessageCodec>,
+    limit: Duration,
+) -> Option<Result<Message, FramingError>> {
+    let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(next) = reader.poll_next_unpin(cx) {
+            return Poll::Ready(next);
+        }
+        if reader.read_buffer().is_empty() {
+            deadline = None;
+            return Poll::Pending;
+        }
+        let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if sleep.as_mut().poll(cx).is_ready() {
+            let error = std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("a message took over {limit:?} to arrive (the read timeout); closing"),
+            );
+            return Poll::Ready(Some(Err(FramingError::Io(error))));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// The error a read failure becomes: what the peer did wrong, in words that name the limit.
 fn read_error(e: FramingError) -> Error {
     match e {
         FramingError::Io(io) => Error::from(io),
         FramingError::MessageTooLarge { bytes, max } => {
-            warn!(
+            // The connection's end is logged (at a bounded rate) by the server with this error.
+            debug!(
                 limit_bytes = max,
                 bytes, "peer sent a message over the size limit; closing"
             );

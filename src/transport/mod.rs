@@ -196,7 +196,21 @@ impl<R: AsyncRead + Unpin + 'static> capnp_rpc::Connection<VatId> for Connection
     fn receive_incoming_message(
         &mut self,
     ) -> Promise<Option<Box<dyn capnp_rpc::IncomingMessage>>, Error> {
-        incoming::receive(&self.inner.input, &self.inner.watch, self.inner.side)
+        let inner = &self.inner;
+        // Reading pauses while the peer has too many calls unanswered or we have too much
+        // queued for it (a peer that does not read): see `crate::flow_limit`. The common case
+        // costs two comparisons.
+        let gate = if inner.watch.may_read() && inner.outbox.has_room() {
+            None
+        } else {
+            let (watch, outbox) = (inner.watch.clone(), inner.outbox.clone());
+            let wait = poll_fn(move |cx| {
+                std::task::ready!(outbox.poll_room(cx));
+                watch.poll_may_read(cx)
+            });
+            Some(Box::pin(wait) as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>)
+        };
+        incoming::receive(&inner.input, &inner.watch, inner.side, gate)
     }
 
     fn new_stream(&mut self) -> (Box<dyn capnp_rpc::FlowController>, Promise<(), Error>) {

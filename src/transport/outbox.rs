@@ -41,6 +41,12 @@ const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// Messages queued that are written at once, without waiting for the rest of the turn.
 const STREAM_BATCH_MESSAGES: usize = 16;
 
+/// Bytes queued for the peer beyond which the connection stops reading its input, so that a
+/// peer that sends calls but never reads their answers is held back by TCP instead of growing
+/// the queue without bound. Several batches' worth ([`MAX_BATCH_BYTES`]): a peer that reads
+/// normally never comes near it.
+pub(crate) const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
+
 /// An RPC message being built; `send` queues it in the [`Outbox`].
 pub(super) struct Outgoing {
     message: Builder<HeapAllocator>,
@@ -112,6 +118,10 @@ pub(super) struct Outbox {
     /// Tasks waiting for messages to be written or the writer to stop.
     waiters: RefCell<Vec<Waker>>,
     connection_gone: Cell<bool>,
+    /// Bytes queued and not yet written (see [`MAX_QUEUED_BYTES`]).
+    pending_bytes: Cell<usize>,
+    /// The connection's read, paused until the queue shrinks.
+    reader: RefCell<Option<Waker>>,
 }
 
 /// What the writer task is to do next.
@@ -132,6 +142,8 @@ impl Outbox {
     /// is written (capnp-rpc 0.27 never waits on it, so it is a lazy check that costs nothing
     /// unless polled).
     fn push(self: &Rc<Self>, message: Sent) -> Promise<(), Error> {
+        self.pending_bytes
+            .set(self.pending_bytes.get() + message.size_in_words() * 8);
         self.queue.borrow_mut().push(message);
         let seq = self.queued.get() + 1;
         self.queued.set(seq);
@@ -196,9 +208,35 @@ impl Outbox {
         Poll::Pending
     }
 
-    fn wrote(&self, messages: usize) {
+    fn wrote(&self, messages: usize, bytes: usize) {
         self.written.set(self.written.get() + messages as u64);
+        self.pending_bytes
+            .set(self.pending_bytes.get().saturating_sub(bytes));
+        if self.has_room() {
+            self.wake_reader();
+        }
         self.wake_waiters();
+    }
+
+    /// Whether less than [`MAX_QUEUED_BYTES`] waits to be written (or the writer has stopped:
+    /// then reading must go on, to see the end).
+    pub(super) fn has_room(&self) -> bool {
+        self.pending_bytes.get() < MAX_QUEUED_BYTES
+    }
+
+    /// A paused read's wait for [`Outbox::has_room`].
+    pub(super) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.has_room() {
+            return Poll::Ready(());
+        }
+        *self.reader.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    fn wake_reader(&self) {
+        if let Some(reader) = self.reader.borrow_mut().take() {
+            reader.wake();
+        }
     }
 
     pub(super) fn close(&self, result: capnp::Result<()>) {
@@ -215,6 +253,8 @@ impl Outbox {
     pub(super) fn stop(&self, result: capnp::Result<()>) {
         *self.stopped.borrow_mut() = Some(result);
         self.queue.borrow_mut().clear();
+        self.pending_bytes.set(0);
+        self.wake_reader();
         self.wake_waiters();
     }
 
@@ -288,10 +328,14 @@ pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
         match poll_fn(|cx| outbox.poll_next(cx, &mut batch)).await {
             Next::Write => {
                 let written = write_batch(&mut writer, &batch, &mut buffer).await;
-                if let Err(e) = written.and(writer.flush().await) {
+                let bytes = match written {
+                    Ok(bytes) => bytes,
+                    Err(e) => break Err(Error::from(e)),
+                };
+                if let Err(e) = writer.flush().await {
                     break Err(Error::from(e));
                 }
-                outbox.wrote(batch.len());
+                outbox.wrote(batch.len(), bytes);
                 batch.clear();
             }
             Next::Stop(result) => break result,
@@ -306,16 +350,19 @@ pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
 
 /// Writes a batch of messages in the standard stream framing: tables and small segments are
 /// gathered into `buffer` and written together; large segments are written from the message.
+/// Returns the segment bytes written (as [`Outbox::push`] counted them).
 async fn write_batch<W: AsyncWrite + Unpin>(
     writer: &mut W,
     batch: &[Sent],
     buffer: &mut Vec<u8>,
-) -> std::io::Result<()> {
+) -> std::io::Result<usize> {
     buffer.clear();
+    let mut bytes = 0;
     for message in batch {
         let segments = message.get_segments_for_output();
         table::write(&segments, buffer);
         for segment in segments.iter() {
+            bytes += segment.len();
             if segment.len() >= DIRECT_SEGMENT_BYTES {
                 writer.write_all(buffer).await?;
                 buffer.clear();
@@ -336,7 +383,7 @@ async fn write_batch<W: AsyncWrite + Unpin>(
     if buffer.capacity() > MAX_BATCH_BYTES * 2 {
         *buffer = Vec::with_capacity(4096);
     }
-    Ok(())
+    Ok(bytes)
 }
 
 #[cfg(test)]

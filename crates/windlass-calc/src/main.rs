@@ -123,9 +123,23 @@ struct RuntimeArgs {
     /// Close a connection after this long without a message either way (default: never).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     idle_timeout: Option<Duration>,
-    /// How long a TLS handshake may take.
+    /// How long a new connection may take to send its first bytes and, with TLS, to complete
+    /// the handshake (a silent connection is closed after it, or after --idle-timeout if
+    /// shorter).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     handshake_timeout: Duration,
+    /// How long one message may take to arrive once its first byte has; a client that stalls
+    /// mid-message is disconnected.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    read_timeout: Duration,
+    /// Calls one connection may have unanswered; at the limit the server stops reading that
+    /// connection until answers go out. A client may leave 8 times this many calls without
+    /// Finish before it is disconnected with an Overloaded error.
+    #[arg(long, value_name = "N", default_value_t = windlass::server::DEFAULT_MAX_CALLS_IN_FLIGHT)]
+    max_calls_in_flight: usize,
+    /// The kernel's queue of connections not yet accepted (capped by net.core.somaxconn).
+    #[arg(long, value_name = "N", default_value_t = windlass::server::DEFAULT_LISTEN_BACKLOG)]
+    listen_backlog: u32,
     /// The largest message a client may send (bytes, or with a KiB, MiB or GiB suffix, e.g.
     /// 1MiB; default: 64MiB); a larger one is refused with an Overloaded error that names the
     /// limit, before it is read.
@@ -142,6 +156,9 @@ impl RuntimeArgs {
             .with_max_connections(self.max_connections)
             .with_idle_timeout(self.idle_timeout)
             .with_handshake_timeout(self.handshake_timeout)
+            .with_read_timeout(Some(self.read_timeout))
+            .with_max_calls_in_flight(self.max_calls_in_flight)
+            .with_listen_backlog(self.listen_backlog)
             .with_drain_timeout(self.drain_timeout);
         if let Some(workers) = self.workers {
             options = options.with_workers(workers);

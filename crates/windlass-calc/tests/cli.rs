@@ -607,3 +607,82 @@ fn serve_and_eval_over_a_unix_socket() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected unix:PATH"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Waits (bounded) until the server closes `stream`; returns how long it took.
+fn closed_within(stream: &mut std::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use std::io::Read;
+    let start = Instant::now();
+    stream.set_read_timeout(Some(limit)).expect("timeout");
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) if start.elapsed() < limit => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(start.elapsed())
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[test]
+fn hardening_flags_reach_the_server() {
+    use std::io::Write;
+    let (server, _) = Server::start_with(&[
+        "--handshake-timeout",
+        "500ms",
+        "--read-timeout",
+        "700ms",
+        "--max-calls-in-flight",
+        "4",
+        "--listen-backlog",
+        "777",
+        "--workers",
+        "1",
+    ]);
+    // --handshake-timeout: a silent socket is closed after it (and not much before).
+    let mut silent = std::net::TcpStream::connect(&server.addr).expect("connect");
+    let took = closed_within(&mut silent, Duration::from_secs(3)).expect("closed");
+    assert!(
+        took >= Duration::from_millis(450) && took <= Duration::from_millis(1500),
+        "{took:?}"
+    );
+    // --read-timeout: a message stalled after its first bytes.
+    let mut stalled = std::net::TcpStream::connect(&server.addr).expect("connect");
+    stalled.write_all(&[0, 0, 0, 0, 8, 0]).expect("write");
+    let took = closed_within(&mut stalled, Duration::from_secs(3)).expect("closed");
+    assert!(
+        took >= Duration::from_millis(650) && took <= Duration::from_millis(1700),
+        "{took:?}"
+    );
+    // --max-calls-in-flight: 4 × 8 = 32 questions without Finish at most.
+    let mut greedy = std::net::TcpStream::connect(&server.addr).expect("connect");
+    let mut bytes = Vec::new();
+    for id in 0..40u32 {
+        let mut builder = capnp::message::Builder::new_default();
+        builder
+            .init_root::<windlass::capnp_rpc::rpc_capnp::message::Builder<'_>>()
+            .init_bootstrap()
+            .set_question_id(id);
+        bytes.extend(capnp::serialize::write_message_to_words(&builder));
+    }
+    greedy.write_all(&bytes).expect("write");
+    greedy
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut greedy, &mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.contains("keeps at most 32 per connection"), "{text}");
+    // --listen-backlog: as the kernel reports it for the listening socket (Linux `ss`).
+    let port = server.addr.rsplit(':').next().expect("port").to_string();
+    if let Ok(out) = Command::new("ss")
+        .args(["-ltnH", "sport", "=", &format!(":{port}")])
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let backlog = text.split_whitespace().nth(2).unwrap_or_default();
+        assert_eq!(backlog, "777", "ss said: {text}");
+    }
+}
