@@ -1,12 +1,21 @@
 //! The compiler's state: loaded files, the tree of declared nodes, IDs and error collection.
+//!
+//! `Compiler` is one type whose methods are spread by idea: name resolution and brands in
+//! `brand`, node translation in `translate`, `structs` and `annotations`, values in `values`,
+//! node selection and output in `emit`. Those files build on this one; this one uses only plain
+//! data modules (`names`, `work`, `encode`, `model`, `ast`) and the parsing front end, never
+//! them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::ast::{Decl, DeclId, DeclKind, Expr};
+use crate::encode::TV;
 use crate::error::{Diagnostic, Error, Span};
-use crate::ids;
-use crate::model::Brand;
+use crate::model::Type;
+use crate::names::{Kind, Resolved};
+use crate::work::{Progress, Work};
+use crate::{ids, imports, lexer, parser, stdlib};
 
 /// Where a file was found; relative imports resolve inside the same place.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -29,66 +38,6 @@ pub(crate) struct FileInfo {
     pub imports: std::collections::BTreeSet<String>,
 }
 
-/// The kind of a declaration that can be named.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    File,
-    Struct,
-    Enum,
-    Interface,
-    Const,
-    Annotation,
-    Builtin(Builtin),
-}
-
-/// The built-in types, which make up the outermost scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Builtin {
-    Void,
-    Bool,
-    Int8,
-    Int16,
-    Int32,
-    Int64,
-    UInt8,
-    UInt16,
-    UInt32,
-    UInt64,
-    Float32,
-    Float64,
-    Text,
-    Data,
-    List,
-    Object,
-    AnyPointer,
-    AnyStruct,
-    AnyList,
-    Capability,
-}
-
-pub(crate) const BUILTINS: [(&str, Builtin); 20] = [
-    ("Void", Builtin::Void),
-    ("Bool", Builtin::Bool),
-    ("Int8", Builtin::Int8),
-    ("Int16", Builtin::Int16),
-    ("Int32", Builtin::Int32),
-    ("Int64", Builtin::Int64),
-    ("UInt8", Builtin::UInt8),
-    ("UInt16", Builtin::UInt16),
-    ("UInt32", Builtin::UInt32),
-    ("UInt64", Builtin::UInt64),
-    ("Float32", Builtin::Float32),
-    ("Float64", Builtin::Float64),
-    ("Text", Builtin::Text),
-    ("Data", Builtin::Data),
-    ("List", Builtin::List),
-    ("Object", Builtin::Object),
-    ("AnyPointer", Builtin::AnyPointer),
-    ("AnyStruct", Builtin::AnyStruct),
-    ("AnyList", Builtin::AnyList),
-    ("Capability", Builtin::Capability),
-];
-
 /// A declared node (file, struct, enum, interface, const, annotation).
 #[derive(Debug)]
 pub(crate) struct NodeInfo {
@@ -102,35 +51,6 @@ pub(crate) struct NodeInfo {
     pub children: Vec<usize>,
     pub by_name: HashMap<String, usize>,
     pub aliases: HashMap<String, Expr>,
-}
-
-/// A declaration found by name.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ResolvedDecl {
-    pub id: u64,
-    pub param_count: u32,
-    pub scope_id: u64,
-    pub kind: Kind,
-    pub node: Option<usize>,
-    /// Set when found through a `using` alias with generic bindings.
-    pub brand: Option<Brand>,
-}
-
-/// What a name refers to: a declaration, or a generic parameter of some scope.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Resolved {
-    Decl(ResolvedDecl),
-    Param { scope_id: u64, index: u16 },
-}
-
-/// Compilation state of one node.
-#[derive(Debug, Clone, Default)]
-#[allow(clippy::enum_variant_names)]
-pub(crate) enum Progress<T> {
-    #[default]
-    NotStarted,
-    InProgress,
-    Done(T),
 }
 
 /// Options for finding files.
@@ -154,9 +74,9 @@ pub(crate) struct Compiler {
     pub errors: Vec<Error>,
     pub alias_cache: HashMap<(usize, String), Progress<Option<Resolved>>>,
     /// Translated nodes: the node itself plus its groups / param structs, with source info.
-    pub translated: HashMap<usize, Progress<crate::translate::Work>>,
+    pub translated: HashMap<usize, Progress<Work>>,
     /// Const values, once evaluated.
-    pub const_values: HashMap<usize, Progress<Option<(crate::values::TV, crate::model::Type)>>>,
+    pub const_values: HashMap<usize, Progress<Option<(TV, Type)>>>,
     /// In-memory sources by name.
     pub memory: HashMap<String, String>,
     /// Extra nodes by id (groups, param structs) → the node they belong to.
@@ -227,7 +147,7 @@ impl Compiler {
                     }
                 }
             }
-            SourceDir::Embedded => crate::stdlib::lookup(rel)?.to_string(),
+            SourceDir::Embedded => stdlib::lookup(rel)?.to_string(),
             SourceDir::Memory => self.memory.get(rel)?.clone(),
         };
         let idx = self.files.len();
@@ -240,11 +160,11 @@ impl Compiler {
             imports: Default::default(),
         });
         let mut diags = Vec::new();
-        let root = match crate::lexer::lex(&text) {
-            Ok(stmts) => crate::parser::parse_file(&stmts, &mut diags),
+        let root = match lexer::lex(&text) {
+            Ok(stmts) => parser::parse_file(&stmts, &mut diags),
             Err(d) => {
                 diags.push(d);
-                crate::parser::parse_file(&[], &mut Vec::new())
+                parser::parse_file(&[], &mut Vec::new())
             }
         };
         let had_errors = !diags.is_empty();
@@ -268,7 +188,7 @@ impl Compiler {
             }
         }
         let mut imports = Default::default();
-        crate::imports::find_in_decl(&root, &mut imports);
+        imports::find_in_decl(&root, &mut imports);
         self.files[idx].imports = imports;
         let root_node = self.add_node(idx, None, root);
         self.files[idx].root = root_node;
@@ -285,7 +205,7 @@ impl Compiler {
             root: usize::MAX,
             imports: Default::default(),
         });
-        let mut root = crate::parser::parse_file(&[], &mut Vec::new());
+        let mut root = parser::parse_file(&[], &mut Vec::new());
         root.id = DeclId::Uid(ids::child_id(0x8000_0000_0000_0000, rel), Span::default());
         let r = self.add_node(idx, None, root);
         self.files[idx].root = r;

@@ -1,8 +1,64 @@
-//! Encoding a value as a one-segment Cap'n Proto message (root pointer first), the form
-//! `schema.capnp` stores default and constant pointer values in.
+//! Values as they are built (`TV`) and their encoding as a one-segment Cap'n Proto message (root
+//! pointer first), the form `schema.capnp` stores default and constant pointer values in.
 
 use crate::model::Type;
-use crate::values::TV;
+
+/// A value being built; numbers stay wide until written into their slot.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum TV {
+    Null,
+    Void,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Text(String),
+    Data(Vec<u8>),
+    Enum(u64, u16),
+    List(Type, Option<(u16, u16)>, Vec<TV>),
+    Struct(u64, Box<Img>),
+}
+
+/// A struct value's sections; data bits are stored XORed with the fields' defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Img {
+    data: Vec<u64>,
+    ptrs: Vec<TV>,
+}
+
+impl Img {
+    /// A struct of the given section sizes, every bit zero and every pointer null.
+    pub(crate) fn new(data_words: u16, pointers: u16) -> Self {
+        Img {
+            data: vec![0; data_words as usize],
+            ptrs: vec![TV::Null; pointers as usize],
+        }
+    }
+
+    pub(crate) fn sections_mut(&mut self) -> (&mut [u64], &mut [TV]) {
+        (&mut self.data, &mut self.ptrs)
+    }
+
+    pub(crate) fn sections(&self) -> (&[u64], &[TV]) {
+        (&self.data, &self.ptrs)
+    }
+}
+
+/// Writes the low `width` bits of `value` at `bit_offset` (little-endian bit order); writes
+/// past the end are dropped.
+pub(crate) fn write_bits(data: &mut [u64], bit_offset: usize, width: usize, value: u64) {
+    let word = bit_offset / 64;
+    let shift = bit_offset % 64;
+    let Some(w) = data.get_mut(word) else {
+        return;
+    };
+    let mask = if width >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
+    *w = (*w & !(mask << shift)) | ((value & mask) << shift);
+}
 
 /// Encodes `tv`; `None` for a null pointer.
 pub(crate) fn encode_root(tv: &TV) -> Option<Vec<capnp::Word>> {
@@ -103,7 +159,7 @@ fn write_ptr(words: &mut Vec<u64>, at: usize, tv: &TV, _ty: &Type) {
                 for (i, it) in items.iter().enumerate() {
                     if bits > 0 {
                         let v = scalar_bits(it, elem);
-                        crate::values::write_bits(&mut words[t..t + n], i * bits, bits, v);
+                        write_bits(&mut words[t..t + n], i * bits, bits, v);
                     }
                 }
                 list_ptr(words, at, t, code, items.len() as u64);

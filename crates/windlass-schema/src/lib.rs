@@ -23,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+mod annotations;
 mod ast;
 mod brand;
 mod compiler;
@@ -35,11 +36,13 @@ mod layout;
 mod lexer;
 mod md5;
 mod model;
+mod names;
 mod parser;
 mod stdlib;
 mod structs;
 mod translate;
 mod values;
+mod work;
 
 use std::path::{Path, PathBuf};
 
@@ -48,12 +51,6 @@ pub use error::{Error, Errors, Span};
 /// The version this front end writes into `CodeGeneratorRequest.capnpVersion`: the reference
 /// compiler release whose behaviour it reproduces.
 pub const CAPNP_VERSION: (u8, u8, u8) = (0, 9, 2);
-
-pub(crate) fn translate_prefix(display_name: &str) -> usize {
-    let dot = display_name.rfind('.').map_or(0, |i| i + 1);
-    let colon = display_name.rfind(':').map_or(0, |i| i + 1);
-    dot.max(colon)
-}
 
 /// A compiled `CodeGeneratorRequest` message.
 pub type Request = capnp::message::Builder<capnp::message::HeapAllocator>;

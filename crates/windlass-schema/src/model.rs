@@ -172,6 +172,14 @@ pub(crate) enum Body {
     Annotation(Type, [bool; 12]),
 }
 
+/// The length of a display name's scope prefix (`file.capnp:Outer.` in
+/// `file.capnp:Outer.Inner`): what `NodeOut::prefix_len` holds for a declared node.
+pub(crate) fn display_prefix_len(display_name: &str) -> usize {
+    let dot = display_name.rfind('.').map_or(0, |i| i + 1);
+    let colon = display_name.rfind(':').map_or(0, |i| i + 1);
+    dot.max(colon)
+}
+
 /// A compiled node.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NodeOut {
@@ -193,4 +201,29 @@ pub(crate) struct SourceInfoOut {
     pub id: u64,
     pub doc: Option<String>,
     pub members: Option<Vec<Option<String>>>,
+}
+
+/// The value a field has when no default is written.
+pub(crate) fn default_default(ty: &Type) -> Value {
+    match ty {
+        Type::Void => Value::Void,
+        Type::Bool => Value::Bool(false),
+        Type::Int8 => Value::Int8(0),
+        Type::Int16 => Value::Int16(0),
+        Type::Int32 => Value::Int32(0),
+        Type::Int64 => Value::Int64(0),
+        Type::UInt8 => Value::UInt8(0),
+        Type::UInt16 => Value::UInt16(0),
+        Type::UInt32 => Value::UInt32(0),
+        Type::UInt64 => Value::UInt64(0),
+        Type::Float32 => Value::Float32(0.0),
+        Type::Float64 => Value::Float64(0.0),
+        Type::Text => Value::Text(None),
+        Type::Data => Value::Data(None),
+        Type::List(_) => Value::List(None),
+        Type::Enum(..) => Value::Enum(0),
+        Type::Struct(..) => Value::Struct(None),
+        Type::Interface(..) => Value::Interface,
+        Type::AnyPointer(_) => Value::AnyPointer(None),
+    }
 }

@@ -7,8 +7,10 @@ use crate::compiler::Compiler;
 use crate::error::Span;
 use crate::ids;
 use crate::layout::{Layout, Scope};
-use crate::model::{Body, FieldKind, FieldOut, NodeOut, SourceInfoOut, StructOut, Type, Value};
-use crate::translate::{Target, Work};
+use crate::model::{
+    default_default, Body, FieldKind, FieldOut, NodeOut, SourceInfoOut, StructOut, Type, Value,
+};
+use crate::work::{OrdinalChecker, Target, Work};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MKind {
@@ -427,11 +429,11 @@ impl<'a> StructTranslator<'a> {
     fn translate_internal(&mut self) {
         let file = self.file();
         self.by_ordinal.sort_by_key(|(o, _)| *o);
-        let mut dup = crate::translate::OrdinalChecker::default();
+        let mut dup = OrdinalChecker::default();
         let entries = self.by_ordinal.clone();
         for (ord, m) in entries {
             if let DeclId::Ordinal(v, span) = self.members[m].decl_id {
-                dup.check(self.c, file, v, span);
+                dup.check(v, span, |at, msg| self.c.error(file, at, msg));
             }
             self.get_schema(m);
             self.field_mut(m).ordinal = Some(ord as u16);
@@ -507,12 +509,12 @@ impl<'a> StructTranslator<'a> {
                             "Only pointer parameters can declare their default as 'null'.",
                         );
                     }
-                    crate::values::default_default(&ty)
+                    default_default(&ty)
                 } else {
                     self.work.pending(d.clone(), ty.clone())
                 }
             }
-            _ => crate::values::default_default(&ty),
+            _ => default_default(&ty),
         };
         let scope = self.members[m].field_scope;
         let offset = match ty.data_lg_size() {

@@ -1,97 +1,18 @@
 //! Node translation: a declaration to its `Node` (and its groups or parameter structs), values
-//! left pending until [`Compiler::finish`] evaluates them.
+//! left pending until [`Compiler::finish`] evaluates them. Struct bodies are translated by
+//! `structs`, annotations by `annotations`.
 
-use crate::ast::{AnnotationApp, Decl, DeclId, DeclKind, Expr, ParamList};
-use crate::brand::{BrandedDecl, ImplicitParams};
-use crate::compiler::{Compiler, Kind, Progress};
+use crate::ast::{Decl, DeclId, DeclKind, Expr, ParamList};
+use crate::brand::{BrandScope, ImplicitParams};
+use crate::compiler::Compiler;
 use crate::error::Span;
-use crate::ids;
 use crate::model::{
-    AnnotationOut, Body, EnumerantOut, MethodOut, NodeOut, SourceInfoOut, Type, Value,
+    display_prefix_len, Body, Brand, EnumerantOut, MethodOut, NodeOut, SourceInfoOut, Type, Value,
 };
+use crate::names::Kind;
 use crate::structs::StructTranslator;
-
-/// The annotation target a declaration is, by index into `ast::TARGET_NAMES`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Target {
-    File = 0,
-    Const = 1,
-    Enum = 2,
-    Enumerant = 3,
-    Struct = 4,
-    Field = 5,
-    Union = 6,
-    Group = 7,
-    Interface = 8,
-    Method = 9,
-    Param = 10,
-    Annotation = 11,
-}
-
-/// A value expression waiting to be evaluated against its type.
-#[derive(Debug, Clone)]
-pub(crate) struct PendingValue {
-    pub expr: Expr,
-    pub ty: Type,
-    pub result: Option<Value>,
-    pub done: bool,
-}
-
-/// A translated node: the node, its groups / parameter structs, and its pending values.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Work {
-    pub nodes: Vec<(NodeOut, SourceInfoOut)>,
-    pub pending: Vec<PendingValue>,
-}
-
-impl Work {
-    pub(crate) fn pending(&mut self, expr: Expr, ty: Type) -> Value {
-        self.pending.push(PendingValue {
-            expr,
-            ty,
-            result: None,
-            done: false,
-        });
-        Value::Pending(self.pending.len() - 1)
-    }
-}
-
-/// Ordinals must run 0, 1, 2, ... with no gaps or repeats.
-#[derive(Debug, Default)]
-pub(crate) struct OrdinalChecker {
-    expected: u64,
-    last: Option<(u64, Span)>,
-}
-
-impl OrdinalChecker {
-    pub(crate) fn check(&mut self, c: &mut Compiler, file: usize, v: u64, span: Span) {
-        if v < self.expected {
-            c.error(file, span, format!("Duplicate ordinal number @{v}."));
-            if let Some((lv, ls)) = self.last.take() {
-                c.error(file, ls, format!("Ordinal @{lv} originally used here."));
-            }
-        } else if v > self.expected {
-            c.error(
-                file,
-                span,
-                format!(
-                    "Skipped ordinal @{}. Ordinals must be sequential with no holes (expected @{} here).",
-                    self.expected, self.expected
-                ),
-            );
-            self.expected = v + 1;
-        } else {
-            self.expected += 1;
-            self.last = Some((v, span));
-        }
-    }
-}
-
-fn prefix_len(display_name: &str) -> u32 {
-    let dot = display_name.rfind('.').map_or(0, |i| i + 1);
-    let colon = display_name.rfind(':').map_or(0, |i| i + 1);
-    dot.max(colon) as u32
-}
+use crate::work::{OrdinalChecker, Progress, Target, Work};
+use crate::{ids, stdlib};
 
 impl Compiler {
     /// The translated form of node `n` (values possibly still pending); `None` on a cycle.
@@ -112,85 +33,6 @@ impl Compiler {
             Some(Progress::Done(w)) => Some(w),
             _ => None,
         }
-    }
-
-    pub(crate) fn compile_type(
-        &mut self,
-        n: usize,
-        e: &Expr,
-        implicit: &ImplicitParams,
-    ) -> Option<Type> {
-        let scope = self.scope_for_node(n);
-        let file = self.nodes[n].file;
-        let d = self.compile_decl_expr(n, &scope, e, implicit)?;
-        self.compile_as_type(file, &d)
-    }
-
-    /// An annotation declaration's type and targets.
-    pub(crate) fn annotation_info(&mut self, a: usize) -> Option<(Type, [bool; 12])> {
-        let (ty, targets) = match &self.nodes[a].decl.kind {
-            DeclKind::Annotation { ty, targets } => (ty.clone(), *targets),
-            _ => return None,
-        };
-        let t = self.compile_type(a, &ty, &ImplicitParams::default())?;
-        Some((t, targets))
-    }
-
-    pub(crate) fn compile_annotations(
-        &mut self,
-        n: usize,
-        apps: &[AnnotationApp],
-        target: Target,
-        work: &mut Work,
-    ) -> Vec<AnnotationOut> {
-        let file = self.nodes[n].file;
-        let mut out = Vec::new();
-        for app in apps {
-            let mut ann = AnnotationOut {
-                id: 0,
-                brand: Some(Default::default()),
-                value: Value::Void,
-            };
-            let scope = self.scope_for_node(n);
-            let name_text = self.text(file, app.name.span);
-            if let Some(d) =
-                self.compile_decl_expr(n, &scope, &app.name, &ImplicitParams::default())
-            {
-                match &d {
-                    BrandedDecl::Decl { decl, .. } if decl.kind == Kind::Annotation => {
-                        let (id, brand) = self.id_and_brand(file, &d);
-                        ann.id = id;
-                        ann.brand = Some(brand.unwrap_or_default());
-                        if let Some((ty, targets)) = decl.node.and_then(|a| self.annotation_info(a))
-                        {
-                            if !targets[target as usize] {
-                                self.error(file, app.name.span, format!("'{name_text}' cannot be applied to this kind of declaration (a {}).", crate::ast::TARGET_NAMES[target as usize]));
-                            }
-                            match &app.value {
-                                None => {
-                                    if ty != Type::Void {
-                                        self.error(
-                                            file,
-                                            app.name.span,
-                                            format!("'{name_text}' requires a value."),
-                                        );
-                                        ann.value = crate::values::default_default(&ty);
-                                    }
-                                }
-                                Some(v) => ann.value = work.pending(v.clone(), ty),
-                            }
-                        }
-                    }
-                    _ => self.error(
-                        file,
-                        app.name.span,
-                        format!("'{name_text}' is not an annotation."),
-                    ),
-                }
-            }
-            out.push(ann);
-        }
-        out
     }
 
     fn check_names(&mut self, n: usize) {
@@ -252,7 +94,7 @@ impl Compiler {
         let scope = self.scope_for_node(n);
         let out = NodeOut {
             id: node.id,
-            prefix_len: prefix_len(&node.display_name),
+            prefix_len: display_prefix_len(&node.display_name) as u32,
             display_name: node.display_name.clone(),
             scope_id: node.parent.map_or(0, |p| self.nodes[p].id),
             nested: Some(
@@ -263,7 +105,7 @@ impl Compiler {
             ),
             annotations: Vec::new(),
             params: decl.params.iter().map(|(p, _)| p.clone()).collect(),
-            is_generic: Self::is_generic(&scope),
+            is_generic: scope.is_generic(),
             body: Body::File,
         };
         let info = SourceInfoOut {
@@ -337,7 +179,7 @@ impl Compiler {
         let mut docs = Vec::new();
         for (ord, code, d) in list {
             if let DeclId::Ordinal(_, span) = d.id {
-                check.check(self, file, ord, span);
+                check.check(ord, span, |at, msg| self.error(file, at, msg));
             }
             docs.push(d.doc.clone());
             let anns = self.compile_annotations(n, &d.annotations, Target::Enumerant, work);
@@ -386,7 +228,7 @@ impl Compiler {
         let mut docs = Vec::new();
         for (ord, code, d) in list {
             if let DeclId::Ordinal(_, span) = d.id {
-                check.check(self, file, ord, span);
+                check.check(ord, span, |at, msg| self.error(file, at, msg));
             }
             docs.push(d.doc.clone());
             let DeclKind::Method { params, results } = &d.kind else {
@@ -435,7 +277,7 @@ impl Compiler {
         list: &ParamList,
         implicit: &[String],
         work: &mut Work,
-    ) -> (u64, Option<crate::model::Brand>) {
+    ) -> (u64, Option<Brand>) {
         let file = self.nodes[n].file;
         match list {
             ParamList::Named(params, _) => {
@@ -474,7 +316,7 @@ impl Compiler {
                 let scope = self.scope_for_node(n);
                 // The reference compiler binds the implicit parameters on a copy of this scope
                 // and then drops it, so the brand only carries the enclosing scopes.
-                let brand = Self::push_scope(&scope, id, implicit.len() as u32);
+                let brand = BrandScope::push(&scope, id, implicit.len() as u32);
                 (id, self.compile_brand(file, &brand))
             }
             ParamList::Type(e) => {
@@ -509,7 +351,7 @@ impl Compiler {
                     }
                     None => self.error(file, *span, "A method uses streaming, but '/capnp/stream.capnp' was not found in the import path."),
                 }
-                (crate::stdlib::STREAM_RESULT_ID, None)
+                (stdlib::STREAM_RESULT_ID, None)
             }
         }
     }

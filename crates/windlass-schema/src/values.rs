@@ -1,58 +1,15 @@
 //! Values: evaluating literal expressions against their types (defaults, constants, annotation
-//! values), and encoding pointer values as Cap'n Proto messages.
+//! values); pointer values are then encoded by `encode`.
 
-use crate::ast::{Expr, ExprKind, Param};
-use crate::brand::ImplicitParams;
-use crate::compiler::{Compiler, Kind, Progress};
-use crate::model::{AnyPtr, Body, FieldKind, Type, Value};
-
-/// A value being built; numbers stay wide until written into their slot.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum TV {
-    Null,
-    Void,
-    Bool(bool),
-    Int(i64),
-    UInt(u64),
-    Float(f64),
-    Text(String),
-    Data(Vec<u8>),
-    Enum(u64, u16),
-    List(Type, Option<(u16, u16)>, Vec<TV>),
-    Struct(u64, Box<Img>),
-}
-
-/// A struct value's sections; data bits are stored XORed with the fields' defaults.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Img {
-    data: Vec<u64>,
-    ptrs: Vec<TV>,
-}
-
-/// The value a field has when no default is written.
-pub(crate) fn default_default(ty: &Type) -> Value {
-    match ty {
-        Type::Void => Value::Void,
-        Type::Bool => Value::Bool(false),
-        Type::Int8 => Value::Int8(0),
-        Type::Int16 => Value::Int16(0),
-        Type::Int32 => Value::Int32(0),
-        Type::Int64 => Value::Int64(0),
-        Type::UInt8 => Value::UInt8(0),
-        Type::UInt16 => Value::UInt16(0),
-        Type::UInt32 => Value::UInt32(0),
-        Type::UInt64 => Value::UInt64(0),
-        Type::Float32 => Value::Float32(0.0),
-        Type::Float64 => Value::Float64(0.0),
-        Type::Text => Value::Text(None),
-        Type::Data => Value::Data(None),
-        Type::List(_) => Value::List(None),
-        Type::Enum(..) => Value::Enum(0),
-        Type::Struct(..) => Value::Struct(None),
-        Type::Interface(..) => Value::Interface,
-        Type::AnyPointer(_) => Value::AnyPointer(None),
-    }
-}
+use crate::ast::{DeclKind, Expr, ExprKind, Param};
+use crate::brand::{BrandedDecl, ImplicitParams};
+use crate::compiler::{Compiler, SourceDir};
+use crate::encode::{encode_root, write_bits, Img, TV};
+use crate::model::{
+    default_default, display_prefix_len, AnyPtr, Body, FieldKind, StructOut, Type, Value,
+};
+use crate::names::Kind;
+use crate::work::Progress;
 
 fn raw_bits(tv: &TV, ty: &Type) -> u64 {
     match (tv, ty) {
@@ -94,7 +51,7 @@ fn type_name(c: &Compiler, ty: &Type) -> String {
             .get(id)
             .map(|&n| {
                 let d = &c.nodes[n].display_name;
-                d[crate::translate_prefix(d)..].to_string()
+                d[display_prefix_len(d)..].to_string()
             })
             .unwrap_or_else(|| format!("@0x{id:x}"))
     };
@@ -171,9 +128,9 @@ impl Compiler {
                 _ => Value::Data(None),
             },
             Type::Interface(..) => Value::Interface,
-            Type::List(_) => Value::List(crate::encode::encode_root(tv)),
-            Type::Struct(..) => Value::Struct(crate::encode::encode_root(tv)),
-            Type::AnyPointer(_) => Value::AnyPointer(crate::encode::encode_root(tv)),
+            Type::List(_) => Value::List(encode_root(tv)),
+            Type::Struct(..) => Value::Struct(encode_root(tv)),
+            Type::AnyPointer(_) => Value::AnyPointer(encode_root(tv)),
         })
     }
 
@@ -352,10 +309,7 @@ impl Compiler {
                     return self.mismatch(file, e, ty);
                 };
                 let (dw, pc) = self.struct_size(*id)?;
-                let mut img = Img {
-                    data: vec![0; dw as usize],
-                    ptrs: vec![TV::Null; pc as usize],
-                };
+                let mut img = Img::new(dw, pc);
                 self.fill_struct(n, *id, &mut img, params);
                 Some(TV::Struct(*id, Box::new(img)))
             }
@@ -372,14 +326,12 @@ impl Compiler {
             dirs.into_iter().map(|d| d.join(abs)).collect()
         } else {
             match &self.files[file].dir {
-                crate::compiler::SourceDir::Disk(d) => {
+                SourceDir::Disk(d) => {
                     let name = &self.files[file].name;
                     let parent = name.rfind('/').map_or("", |i| &name[..i]);
                     vec![d.join(parent).join(path)]
                 }
-                crate::compiler::SourceDir::Embedded | crate::compiler::SourceDir::Memory => {
-                    Vec::new()
-                }
+                SourceDir::Embedded | SourceDir::Memory => Vec::new(),
             }
         };
         candidates.into_iter().find_map(|p| std::fs::read(p).ok())
@@ -391,7 +343,7 @@ impl Compiler {
         Some((s.data_words, s.pointers))
     }
 
-    fn struct_of(&mut self, id: u64) -> Option<crate::model::StructOut> {
+    fn struct_of(&mut self, id: u64) -> Option<StructOut> {
         let owner = match self.node_by_id.get(&id) {
             Some(&n) => n,
             None => *self.aux_owner.get(&id)?,
@@ -443,7 +395,7 @@ impl Compiler {
             };
             if field.discriminant != 0xffff {
                 let off = s.discriminant_offset as usize * 16;
-                write_bits(&mut img.data, off, 16, u64::from(field.discriminant));
+                write_bits(img.sections_mut().0, off, 16, u64::from(field.discriminant));
             }
             match &field.kind {
                 FieldKind::Slot {
@@ -467,10 +419,10 @@ impl Compiler {
                                 v => value_bits(v),
                             };
                             let bits = raw_bits(&tv, ty) ^ def;
-                            write_bits(&mut img.data, *offset as usize * width, width, bits);
+                            write_bits(img.sections_mut().0, *offset as usize * width, width, bits);
                         }
                         None => {
-                            if let Some(slot) = img.ptrs.get_mut(*offset as usize) {
+                            if let Some(slot) = img.sections_mut().1.get_mut(*offset as usize) {
                                 *slot = tv;
                             }
                         }
@@ -495,7 +447,7 @@ impl Compiler {
         let d = self.compile_decl_expr(n, &scope, e, &ImplicitParams::default())?;
         let text = self.text(file, e.span);
         let c = match &d {
-            crate::brand::BrandedDecl::Decl { decl, .. } if decl.kind == Kind::Const => decl.node?,
+            BrandedDecl::Decl { decl, .. } if decl.kind == Kind::Const => decl.node?,
             _ => {
                 self.error(
                     file,
@@ -509,7 +461,7 @@ impl Compiler {
             let parent = match self.nodes[c].parent {
                 Some(p) if self.nodes[p].parent.is_some() => {
                     let d = &self.nodes[p].display_name;
-                    d[crate::translate_prefix(d)..].to_string()
+                    d[display_prefix_len(d)..].to_string()
                 }
                 _ => String::new(),
             };
@@ -535,7 +487,7 @@ impl Compiler {
 
     fn const_tv(&mut self, c: usize) -> Option<(TV, Type)> {
         let expr = match &self.nodes[c].decl.kind {
-            crate::ast::DeclKind::Const { value, .. } => value.clone(),
+            DeclKind::Const { value, .. } => value.clone(),
             _ => return None,
         };
         let w = self.shape(c)?;
@@ -545,25 +497,5 @@ impl Compiler {
         };
         let tv = self.eval(c, &expr, &ty)?;
         Some((tv, ty))
-    }
-}
-
-pub(crate) fn write_bits(data: &mut [u64], bit_offset: usize, width: usize, value: u64) {
-    let word = bit_offset / 64;
-    let shift = bit_offset % 64;
-    let Some(w) = data.get_mut(word) else {
-        return;
-    };
-    let mask = if width >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << width) - 1
-    };
-    *w = (*w & !(mask << shift)) | ((value & mask) << shift);
-}
-
-impl Img {
-    pub(crate) fn sections(&self) -> (&[u64], &[TV]) {
-        (&self.data, &self.ptrs)
     }
 }
