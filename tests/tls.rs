@@ -6,45 +6,20 @@
 mod certgen;
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::tls_servers::{mtls_server, server};
 use common::{eval, run_local};
 use tokio::io::AsyncReadExt;
-use windlass::calculator::{self, Calculator};
+use windlass::calculator::Calculator;
 use windlass::client::{Connection, Connector};
-use windlass::server::{ConnectionInfo, Options, ServerHandle};
+use windlass::server::{Options, ServerHandle};
 use windlass::tls::{self, ClientAuth, ClientTls, Fingerprint, PemSource, ServerTls};
 use windlass::ConnectError;
 
 fn pem(label: &str, text: &str) -> PemSource {
     PemSource::memory(label, text.as_bytes().to_vec())
-}
-
-/// A Calculator server with `options`, recording the client certificate subject (or "none")
-/// the bootstrap factory saw for each connection.
-fn server(options: Options) -> (ServerHandle, Arc<Mutex<Vec<String>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    let listener = windlass::server::bind("127.0.0.1:0").expect("bind");
-    let handle = windlass::server::spawn_with(listener, options, move |info: &ConnectionInfo| {
-        let subject = info
-            .peer_certificate()
-            .map_or_else(|| "none".to_string(), |cert| cert.subject().to_string());
-        record.lock().expect("not poisoned").push(subject);
-        calculator::new_client().client
-    })
-    .expect("spawn");
-    (handle, seen)
-}
-
-/// A server with the development certificate that asks clients for one signed by the dev CA.
-fn mtls_server(mode: ClientAuth) -> (ServerHandle, Arc<Mutex<Vec<String>>>) {
-    let tls = tls::dev::server()
-        .client_auth(tls::dev::ca(), mode)
-        .build()
-        .expect("config");
-    server(Options::new().with_tls(tls))
 }
 
 fn dev_server() -> ServerHandle {

@@ -14,17 +14,8 @@
 mod room;
 
 // The generated code of the example's own schema, compiled by build.rs with windlass-build.
-// (capnpc's output does not meet this crate's lints.)
-#[allow(
-    dead_code,
-    unreachable_pub,
-    missing_docs,
-    clippy::all,
-    clippy::unwrap_used
-)]
-mod chat_room_capnp {
-    include!(concat!(env!("OUT_DIR"), "/chat_room_capnp.rs"));
-}
+#[path = "schema.rs"]
+mod chat_room_capnp;
 
 use clap::Parser;
 

@@ -183,23 +183,25 @@ impl Connector {
             source,
         })?;
         rpc::tune_socket(&stream);
-        let watch = Watch::new(Arc::new(Counters::default()), None);
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             let stream = tls::handshake(stream, tls, addr, self.handshake_timeout).await?;
             let (reader, writer) = tokio::io::split(stream);
             let reader = tls::Hinted::new(reader, tls);
-            let network = rpc::network_with_window(
-                reader,
-                writer,
-                Side::Client,
-                self.reader_options,
-                watch.clone(),
-                self.stream_window,
-            );
-            return Ok(Connection::start(network, watch, peer, self.heartbeat).at_index(index));
+            return Ok(self.start(reader, writer, peer).at_index(index));
         }
         let (reader, writer) = stream.into_split();
+        Ok(self.start(reader, writer, peer).at_index(index))
+    }
+
+    /// Starts the RPC system of a connection over its two halves, with this connector's
+    /// limits, stream window and heartbeat.
+    fn start<R, W>(&self, reader: R, writer: W, peer: SocketAddr) -> Connection
+    where
+        R: tokio::io::AsyncRead + Unpin + 'static,
+        W: tokio::io::AsyncWrite + Unpin + 'static,
+    {
+        let watch = Watch::new(Arc::new(Counters::default()), None);
         let network = rpc::network_with_window(
             reader,
             writer,
@@ -208,7 +210,7 @@ impl Connector {
             watch.clone(),
             self.stream_window,
         );
-        Ok(Connection::start(network, watch, peer, self.heartbeat).at_index(index))
+        Connection::start(network, watch, peer, self.heartbeat)
     }
 
     /// [`Connector::connect`] to a `unix:PATH` address: plain Cap'n Proto over a unix domain
@@ -240,22 +242,8 @@ impl Connector {
                 path: path.to_path_buf(),
                 source,
             })?;
-        let watch = Watch::new(Arc::new(Counters::default()), None);
         let (reader, writer) = stream.into_split();
-        let network = rpc::network_with_window(
-            reader,
-            writer,
-            Side::Client,
-            self.reader_options,
-            watch.clone(),
-            self.stream_window,
-        );
-        Ok(Connection::start(
-            network,
-            watch,
-            unspecified(),
-            self.heartbeat,
-        ))
+        Ok(self.start(reader, writer, unspecified()))
     }
 
     /// Connects from any thread or runtime (a multi-threaded tokio runtime needs no `LocalSet`)

@@ -67,14 +67,7 @@ impl Acceptor {
     }
 
     async fn accept_loop(self, listener: Listener, ready: std::sync::mpsc::Sender<()>) {
-        let listener = match listener {
-            Listener::Tcp(listener) => TcpListener::from_std(listener),
-            #[cfg(unix)]
-            Listener::Unix(listener, _) => {
-                return self.accept_unix(listener, ready).await;
-            }
-        };
-        let listener = match listener {
+        let listener = match Registered::new(listener) {
             Ok(listener) => listener,
             Err(e) => {
                 warn!(error = %e, "cannot register the listener; not accepting");
@@ -91,44 +84,13 @@ impl Acceptor {
                 _ = phase.wait_for(|p| *p != Phase::Running) => break,
                 _ = tick.tick() => self.log_summaries(),
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
+                    Ok(incoming) => {
                         next_id += 1;
-                        self.dispatch(stream, peer, next_id);
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "accept failed; retrying");
-                        tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
-                    }
-                },
-            }
-        }
-        info!("stopped accepting");
-    }
-
-    /// The accept loop of a unix socket server.
-    #[cfg(unix)]
-    async fn accept_unix(
-        self,
-        listener: std::os::unix::net::UnixListener,
-        ready: std::sync::mpsc::Sender<()>,
-    ) {
-        let listener = match tokio::net::UnixListener::from_std(listener) {
-            Ok(listener) => listener,
-            Err(e) => {
-                warn!(error = %e, "cannot register the listener; not accepting");
-                return;
-            }
-        };
-        let _ = ready.send(());
-        let mut phase = self.shared.phase.subscribe();
-        let mut next_id = 0u64;
-        loop {
-            tokio::select! {
-                _ = phase.wait_for(|p| *p != Phase::Running) => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        next_id += 1;
-                        self.dispatch_unix(stream, next_id);
+                        match incoming {
+                            Incoming::Tcp(stream, peer) => self.dispatch(stream, peer, next_id),
+                            #[cfg(unix)]
+                            Incoming::Unix(stream) => self.dispatch_unix(stream, next_id),
+                        }
                     }
                     Err(e) => {
                         warn!(error = %e, "accept failed; retrying");
@@ -217,6 +179,43 @@ impl Acceptor {
             worker.load.fetch_sub(1, Relaxed);
             self.shared.closed(id);
             warn!(worker = index, "worker is gone; connection dropped");
+        }
+    }
+}
+
+/// A listener registered with the acceptor's runtime.
+enum Registered {
+    Tcp(TcpListener),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixListener),
+}
+
+/// An accepted connection, before the limit check.
+enum Incoming {
+    Tcp(tokio::net::TcpStream, SocketAddr),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+}
+
+impl Registered {
+    fn new(listener: Listener) -> std::io::Result<Registered> {
+        match listener {
+            Listener::Tcp(listener) => TcpListener::from_std(listener).map(Registered::Tcp),
+            #[cfg(unix)]
+            Listener::Unix(listener, _) => {
+                tokio::net::UnixListener::from_std(listener).map(Registered::Unix)
+            }
+        }
+    }
+
+    async fn accept(&self) -> std::io::Result<Incoming> {
+        match self {
+            Registered::Tcp(listener) => {
+                let (stream, peer) = listener.accept().await?;
+                Ok(Incoming::Tcp(stream, peer))
+            }
+            #[cfg(unix)]
+            Registered::Unix(listener) => Ok(Incoming::Unix(listener.accept().await?.0)),
         }
     }
 }

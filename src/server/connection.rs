@@ -189,15 +189,7 @@ fn establish_unix(
     }
     info.set_unix(credentials);
     let (reader, writer) = stream.into_split();
-    let network = rpc::network_with_window(
-        reader,
-        writer,
-        Side::Server,
-        options.reader_options,
-        watch,
-        options.stream_window,
-    );
-    Some((network, info))
+    Some((network(reader, writer, options, watch), info))
 }
 
 /// Refuses a unix socket connection because the server is full: an `Overloaded` abort, then
@@ -336,6 +328,23 @@ async fn disconnect(rpc: &mut RpcTask, disconnector: Disconnector<VatId>) {
     }
 }
 
+/// The server side's RPC network over a connection's two halves, with the options' limits and
+/// stream window.
+fn network<R, W>(reader: R, writer: W, options: &Options, watch: Rc<Watch>) -> rpc::Network
+where
+    R: tokio::io::AsyncRead + Unpin + 'static,
+    W: tokio::io::AsyncWrite + Unpin + 'static,
+{
+    rpc::network_with_window(
+        reader,
+        writer,
+        Side::Server,
+        options.reader_options,
+        watch,
+        options.stream_window,
+    )
+}
+
 /// Refuses a connection because the server is full: an `Overloaded` abort, then close. On a
 /// TLS server the abort goes after a handshake (bounded by the handshake timeout), so the
 /// client reads "the server is at its connection limit" instead of a TLS error; a peer
@@ -422,15 +431,7 @@ async fn establish(
     }
     let (reader, writer) = stream.into_split();
     let reader = Rewind::new(head, reader);
-    let network = rpc::network_with_window(
-        reader,
-        writer,
-        Side::Server,
-        options.reader_options,
-        watch,
-        options.stream_window,
-    );
-    Some((network, info))
+    Some((network(reader, writer, options, watch), info))
 }
 
 #[cfg(feature = "tls")]
@@ -476,15 +477,7 @@ async fn establish_tls(
         info!(subject = cert.subject(), sha256 = %cert.fingerprint(), "client certificate verified");
     }
     let (reader, writer) = tokio::io::split(stream);
-    let network = rpc::network_with_window(
-        reader,
-        writer,
-        Side::Server,
-        options.reader_options,
-        watch,
-        options.stream_window,
-    );
-    Some((network, info))
+    Some((network(reader, writer, options, watch), info))
 }
 
 /// Whether a stream's sniffed head is a TLS handshake.

@@ -2,6 +2,9 @@
 // Each test binary uses a different subset, and `pub` here means "for the test files".
 #![allow(dead_code, unreachable_pub)]
 
+#[cfg(feature = "tls")]
+pub mod tls_servers;
+
 use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;

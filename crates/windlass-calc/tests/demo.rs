@@ -24,39 +24,12 @@ fn every_demo_check_passes() {
 
 #[cfg(feature = "tls")]
 mod tls {
-    use std::sync::{Arc, Mutex};
-
     use super::common::run_local;
-    use windlass::calculator::{self, Calculator};
+    use super::common::tls_servers::{mtls_server, server};
+    use windlass::calculator::Calculator;
     use windlass::client::Connector;
-    use windlass::server::{ConnectionInfo, Options, ServerHandle};
+    use windlass::server::Options;
     use windlass::tls::{self, ClientAuth, ClientTls};
-
-    /// A Calculator server with `options`, recording the client certificate subject (or "none")
-    /// the bootstrap factory saw for each connection.
-    fn server(options: Options) -> (ServerHandle, Arc<Mutex<Vec<String>>>) {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = seen.clone();
-        let listener = windlass::server::bind("127.0.0.1:0").expect("bind");
-        let handle =
-            windlass::server::spawn_with(listener, options, move |info: &ConnectionInfo| {
-                let subject = info
-                    .peer_certificate()
-                    .map_or_else(|| "none".to_string(), |cert| cert.subject().to_string());
-                record.lock().expect("not poisoned").push(subject);
-                calculator::new_client().client
-            })
-            .expect("spawn");
-        (handle, seen)
-    }
-
-    fn mtls_server(mode: ClientAuth) -> (ServerHandle, Arc<Mutex<Vec<String>>>) {
-        let tls = tls::dev::server()
-            .client_auth(tls::dev::ca(), mode)
-            .build()
-            .expect("config");
-        server(Options::new().with_tls(tls))
-    }
 
     async fn connect(
         addr: &str,
