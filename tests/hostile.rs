@@ -116,6 +116,32 @@ fn an_over_limit_message_gets_an_overloaded_abort() {
     });
 }
 
+/// A segment table over the segment limit, small in bytes (so the size check cannot catch it):
+/// refused by the segment-count check, which this test fails without.
+#[test]
+fn a_segment_table_over_the_segment_limit_is_refused_by_name() {
+    let handle = server(Options::new());
+    let addr = handle.local_addr();
+    run_local(async move {
+        let count = windlass::framing::DEFAULT_MAX_SEGMENTS as u32 + 1;
+        let mut table = vec![count - 1];
+        table.extend(std::iter::repeat_n(0u32, count as usize));
+        if table.len() % 2 == 1 {
+            table.push(0);
+        }
+        let bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(&bytes).await.expect("write");
+        let (reason, _) = read_abort(&mut stream, Duration::from_secs(5))
+            .await
+            .expect("an abort");
+        assert!(reason.contains("segments"), "{reason}");
+        good_call(addr, Duration::from_secs(5))
+            .await
+            .expect("others are served");
+    });
+}
+
 /// `Finish` for ids never asked: ignored (as capnp-rpc does), counted, and the connection goes on.
 #[test]
 fn finish_for_unknown_questions_is_ignored_and_counted() {
