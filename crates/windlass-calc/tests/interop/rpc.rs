@@ -432,10 +432,8 @@ fn windlass_eval_pins_a_pycapnp_server_with_a_self_signed_certificate() {
 }
 
 /// A client without a certificate, refused by a pycapnp (asyncio + OpenSSL) server that requires
-/// one, should be told to add one, as it is by windlass's own server. It is not yet: asyncio
-/// closes the socket without a TLS alert, so all the client sees is an end of file ("peer closed
-/// connection without sending TLS close_notify"). Ignored until the client adds its hint when a
-/// TLS connection without a client certificate ends before the first answer.
+/// one, is told to add one, as it is by windlass's own server — although asyncio closes the
+/// socket without a TLS alert, so the client sees only an end of file before the first answer.
 #[cfg(feature = "tls")]
 #[test]
 #[cfg_attr(
