@@ -330,7 +330,12 @@ async fn disconnect(rpc: &mut RpcTask, disconnector: Disconnector<VatId>) {
 
 /// The server side's RPC network over a connection's two halves, with the options' limits and
 /// stream window.
-fn network<R, W>(reader: R, writer: W, options: &Options, watch: Rc<Watch>) -> rpc::Network
+pub(super) fn network<R, W>(
+    reader: R,
+    writer: W,
+    options: &Options,
+    watch: Rc<Watch>,
+) -> rpc::Network
 where
     R: tokio::io::AsyncRead + Unpin + 'static,
     W: tokio::io::AsyncWrite + Unpin + 'static,

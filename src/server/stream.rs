@@ -4,16 +4,14 @@
 
 use std::sync::Arc;
 
-use capnp_rpc::rpc_twoparty_capnp::Side;
 use capnp_rpc::RpcSystem;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::Options;
+use super::{connection, Options};
 use crate::instrument::Watch;
-use crate::rpc;
 
 /// Runs one server connection over `stream` with `options`' limits (message size, flow limit,
-/// read timeout, error redaction) and `bootstrap`, until the peer leaves or breaks the
+/// read timeout, error redaction, stream window) and `bootstrap`, until the peer leaves or breaks the
 /// protocol. Must run inside a `tokio::task::LocalSet`.
 ///
 /// # Errors
@@ -30,6 +28,6 @@ where
     let watch = Watch::new(Arc::default(), options.redact.clone());
     watch.questions.set_limits(options.flow_limits());
     let (reader, writer) = tokio::io::split(stream);
-    let network = rpc::network(reader, writer, Side::Server, options.reader_options, watch);
+    let network = connection::network(reader, writer, options, watch);
     RpcSystem::new(network, Some(bootstrap)).await
 }
