@@ -146,3 +146,64 @@ fn tls_options_are_refused_on_a_unix_socket() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_pool_mixes_unix_sockets_and_tcp_and_fails_over_between_them() {
+    let dir = scratch("unix-pool");
+    let missing = format!("unix:{}", dir.join("gone.sock").display());
+    let local = format!("unix:{}", dir.join("live.sock").display());
+    let serve = |addr: &str| {
+        Server::bind(
+            addr,
+            Options::new().with_workers(1),
+            |_: &ConnectionInfo| calculator::new_client().client,
+        )
+        .expect("bind")
+    };
+    let unix_server = serve(&local);
+    let tcp_server = serve("127.0.0.1:0");
+    let tcp = tcp_server.local_addr().to_string();
+    let connector = Connector::new_multi([missing.clone(), local.clone(), tcp.clone()]);
+
+    // The missing socket is skipped; the live unix socket answers.
+    let pool = connector.clone();
+    let (index, value) = run_local(async move {
+        let conn = pool.connect().await.expect("connect through the pool");
+        let calc: Calculator = conn.bootstrap();
+        let value = eval(&calc, "6 * 7").await.expect("call");
+        (conn.address_index(), value)
+    });
+    assert_eq!((index, value), (1, 42.0));
+
+    // With the unix server gone, the same connector reaches the TCP one.
+    unix_server.shutdown().expect("shutdown");
+    let pool = connector.clone();
+    let (index, value) = run_local(async move {
+        let conn = pool.connect().await.expect("fail over to TCP");
+        let calc: Calculator = conn.bootstrap();
+        let value = eval(&calc, "1 + 2").await.expect("call");
+        (conn.address_index(), value)
+    });
+    assert_eq!((index, value), (2, 3.0));
+    tcp_server.shutdown().expect("shutdown");
+
+    // Every address down: the error names the last one tried.
+    let err = run_local(Connector::new_multi([missing.clone()]).connect()).expect_err("down");
+    assert!(err.to_string().contains(&missing), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn a_tls_connector_refuses_a_pool_with_a_unix_socket_before_connecting() {
+    let tls = windlass::tls::dev::client().build().expect("dev tls");
+    let connector =
+        Connector::new_multi(["127.0.0.1:9", "unix:/nonexistent/pool.sock"]).with_tls(tls);
+    let err = run_local(connector.connect()).expect_err("TLS on a unix socket");
+    let text = err.to_string();
+    assert!(text.contains("unix:/nonexistent/pool.sock"), "{text}");
+    assert!(
+        text.contains("TLS is not offered on unix sockets"),
+        "{text}"
+    );
+}

@@ -2,7 +2,8 @@
 //! [`super::Connector::new_multi`] tries them in turn, starting where the last success was, and
 //! [`super::Reconnecting`] moves past an address whose connection was lost, so a client of a
 //! server pool follows the pool. Each address may itself resolve to several A/AAAA records, all
-//! of which are tried.
+//! of which are tried; a `unix:PATH` address is a unix domain socket (e.g. two local server
+//! processes that take over from each other during a restart).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -12,7 +13,18 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tracing::debug;
 
+#[cfg(unix)]
+use crate::server::UNIX_PREFIX;
+
 use crate::error::ConnectError;
+
+/// A connected stream of either kind an address may name.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+}
 
 /// The configured addresses and where the next attempt starts. Clones share the position.
 #[derive(Debug, Clone)]
@@ -51,7 +63,7 @@ impl Addresses {
     pub(crate) async fn open(
         &self,
         timeout: Duration,
-    ) -> Result<(TcpStream, String, usize), ConnectError> {
+    ) -> Result<(Stream, String, usize), ConnectError> {
         let mut last = None;
         for index in Self::order(self.next.load(Relaxed), self.list.len()) {
             let addr = &self.list[index];
@@ -73,8 +85,28 @@ impl Addresses {
     }
 }
 
+/// Connects to `addr` within `timeout`: a unix socket for `unix:PATH`, else the first of its
+/// resolved records that answers.
+async fn open_one(addr: &str, timeout: Duration) -> Result<Stream, ConnectError> {
+    #[cfg(unix)]
+    if let Some(path) = addr.strip_prefix(UNIX_PREFIX) {
+        let stream = tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path))
+            .await
+            .map_err(|_| ConnectError::Timeout {
+                addr: addr.to_string(),
+                timeout,
+            })?
+            .map_err(|source| ConnectError::Unix {
+                path: path.into(),
+                source,
+            })?;
+        return Ok(Stream::Unix(stream));
+    }
+    open_tcp(addr, timeout).await.map(Stream::Tcp)
+}
+
 /// Resolves `addr` and connects to the first of its records that answers within `timeout`.
-async fn open_one(addr: &str, timeout: Duration) -> Result<TcpStream, ConnectError> {
+async fn open_tcp(addr: &str, timeout: Duration) -> Result<TcpStream, ConnectError> {
     let resolve = tokio::time::timeout(timeout, tokio::net::lookup_host(addr))
         .await
         .map_err(|_| ConnectError::Timeout {

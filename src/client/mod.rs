@@ -28,6 +28,8 @@ use capnp_rpc::rpc_twoparty_capnp::Side;
 use crate::error::{CallError, ConnectError, Error};
 use crate::instrument::{Counters, Watch};
 use crate::rpc;
+#[cfg(all(unix, feature = "tls"))]
+use crate::server::UNIX_PREFIX;
 
 /// How long [`connect`] waits for the TCP connection before giving up. Generous for a LAN, short
 /// enough that a wrong address fails while a person is still watching.
@@ -72,8 +74,8 @@ impl Connector {
         Self::new_multi([addr.into()])
     }
 
-    /// A connector for a pool of servers (each `host:port`; a host name's every A/AAAA record is
-    /// tried too). [`Connector::connect`] tries them in turn from where the last connection
+    /// A connector for a pool of servers (each `host:port`, whose host name's every A/AAAA record
+    /// is tried too, or `unix:PATH`). [`Connector::connect`] tries them in turn from where the last connection
     /// succeeded, giving each record [`Connector::with_connect_timeout`]; a
     /// [`Reconnecting`] client moves on to the next address when its connection is lost.
     /// Clones share the position. An empty list fails every connect with
@@ -123,7 +125,6 @@ impl Connector {
         self
     }
 
-    /// How long resolving and connecting may take. Default: [`DEFAULT_CONNECT_TIMEOUT`].
     /// The addresses this connector tries, in configured order.
     pub fn addresses(&self) -> &[String] {
         self.addrs.all()
@@ -166,14 +167,27 @@ impl Connector {
     /// # Panics
     /// Outside a `LocalSet` (tokio's `spawn_local` panics there).
     pub async fn connect(&self) -> Result<Connection, ConnectError> {
-        // A unix socket is one local server: it is a connector's only address, never a pool's.
-        #[cfg(unix)]
-        if let [only] = self.addrs.all() {
-            if let Some(path) = only.strip_prefix(crate::server::UNIX_PREFIX) {
-                return self.connect_unix(only, std::path::Path::new(path)).await;
+        #[cfg(all(unix, feature = "tls"))]
+        if self.tls.is_some() {
+            if let Some(addr) = self.addrs.all().iter().find(|a| a.starts_with(UNIX_PREFIX)) {
+                return Err(ConnectError::Connect {
+                    addr: unspecified(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("{addr}: TLS is not offered on unix sockets; drop the TLS options"),
+                    ),
+                });
             }
         }
         let (stream, addr, index) = self.addrs.open(self.connect_timeout).await?;
+        let stream = match stream {
+            failover::Stream::Tcp(stream) => stream,
+            #[cfg(unix)]
+            failover::Stream::Unix(stream) => {
+                let (reader, writer) = stream.into_split();
+                return Ok(self.start(reader, writer, unspecified()).at_index(index));
+            }
+        };
         #[cfg(feature = "tls")]
         let addr = addr.as_str();
         #[cfg(not(feature = "tls"))]
@@ -211,39 +225,6 @@ impl Connector {
             self.stream_window,
         );
         Connection::start(network, watch, peer, self.heartbeat)
-    }
-
-    /// [`Connector::connect`] to a `unix:PATH` address: plain Cap'n Proto over a unix domain
-    /// socket (TLS settings do not apply there and are refused).
-    #[cfg(unix)]
-    async fn connect_unix(
-        &self,
-        addr: &str,
-        path: &std::path::Path,
-    ) -> Result<Connection, ConnectError> {
-        #[cfg(feature = "tls")]
-        if self.tls.is_some() {
-            return Err(ConnectError::Connect {
-                addr: unspecified(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("{addr}: TLS is not offered on unix sockets; drop the TLS options"),
-                ),
-            });
-        }
-        let timeout = self.connect_timeout;
-        let stream = tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path))
-            .await
-            .map_err(|_| ConnectError::Timeout {
-                addr: addr.to_string(),
-                timeout,
-            })?
-            .map_err(|source| ConnectError::Unix {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let (reader, writer) = stream.into_split();
-        Ok(self.start(reader, writer, unspecified()))
     }
 
     /// Connects from any thread or runtime (a multi-threaded tokio runtime needs no `LocalSet`)
