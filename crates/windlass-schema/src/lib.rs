@@ -55,6 +55,19 @@ pub const CAPNP_VERSION: (u8, u8, u8) = (0, 9, 2);
 /// A compiled `CodeGeneratorRequest` message.
 pub type Request = capnp::message::Builder<capnp::message::HeapAllocator>;
 
+/// The standard schema files built into this crate, by the name an `import "/..."` gives them
+/// (`"capnp/schema.capnp"`, ...): used when no import path has a file of that name.
+pub fn embedded_schema_names() -> &'static [&'static str] {
+    stdlib::NAMES
+}
+
+/// The text of the built-in standard schema `name` (one of [`embedded_schema_names`]). It
+/// declares the same file ID, node IDs, names, layouts and annotations as the official file;
+/// the comments and formatting are this crate's own.
+pub fn embedded_schema(name: &str) -> Option<&'static str> {
+    stdlib::lookup(name)
+}
+
 /// What to compile: files, import paths and source prefixes, as `capnp compile`'s arguments.
 #[derive(Debug, Clone)]
 pub struct SchemaCompiler {
@@ -109,9 +122,9 @@ impl SchemaCompiler {
         self
     }
 
-    /// Whether `/capnp/c++.capnp`, `/capnp/rust.capnp`, `/capnp/stream.capnp` and
-    /// `/capnp/persistent.capnp` fall back to the copies built into this crate when no import
-    /// path has them. Default: on.
+    /// Whether the standard schemas of [`embedded_schema_names`] (`/capnp/c++.capnp`,
+    /// `/capnp/schema.capnp`, ...) fall back to the copies built into this crate when no
+    /// import path has them. A file in an import path always wins. Default: on.
     pub fn embedded_standard_schemas(&mut self, on: bool) -> &mut Self {
         self.embedded_std = on;
         self

@@ -3,6 +3,10 @@
 //! declares the same file ID, names, node IDs and types as the official file (IDs are how the
 //! generated code refers to them); the comments are ours. A file of the same name in an import
 //! path (e.g. `/usr/include/capnp/`) always takes precedence.
+//!
+//! The small files are written out below; the larger ones (`schema.capnp`, `rpc.capnp`,
+//! `rpc-twoparty.capnp`) live in `src/stdlib/` as ordinary schema files. `tests/builtins.rs`
+//! compares every node of each with what the C++ tool makes of the official file.
 
 /// `StreamResult`'s ID, the result type of every `-> stream` method.
 pub(crate) const STREAM_RESULT_ID: u64 = 0x995f_9a33_77c0_b16e;
@@ -60,6 +64,23 @@ interface Persistent@0xc8cb212fcd9f5691(SturdyRef, Owner) {
 annotation persistent(interface, field) :Void;
 "#;
 
+const SCHEMA: &str = include_str!("stdlib/schema.capnp");
+
+const RPC_TWOPARTY: &str = include_str!("stdlib/rpc-twoparty.capnp");
+
+const RPC: &str = include_str!("stdlib/rpc.capnp");
+
+/// The names (relative to an import directory) of the files [`lookup`] provides.
+pub(crate) const NAMES: &[&str] = &[
+    "capnp/c++.capnp",
+    "capnp/stream.capnp",
+    "capnp/rust.capnp",
+    "capnp/persistent.capnp",
+    "capnp/schema.capnp",
+    "capnp/rpc-twoparty.capnp",
+    "capnp/rpc.capnp",
+];
+
 /// The embedded text of `capnp/<name>`, if it is one we provide.
 pub(crate) fn lookup(rel: &str) -> Option<&'static str> {
     Some(match rel {
@@ -67,6 +88,19 @@ pub(crate) fn lookup(rel: &str) -> Option<&'static str> {
         "capnp/stream.capnp" => STREAM,
         "capnp/rust.capnp" => RUST,
         "capnp/persistent.capnp" => PERSISTENT,
+        "capnp/schema.capnp" => SCHEMA,
+        "capnp/rpc-twoparty.capnp" => RPC_TWOPARTY,
+        "capnp/rpc.capnp" => RPC,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_name_has_a_text() {
+        for name in super::NAMES {
+            assert!(super::lookup(name).is_some(), "{name} has no text");
+        }
+    }
 }
