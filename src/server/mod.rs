@@ -26,6 +26,7 @@ mod metrics;
 mod options;
 mod proxy_protocol;
 mod ratelimit;
+mod reject;
 mod sniff;
 mod stream;
 mod totals;

@@ -304,7 +304,7 @@ pub(super) async fn accept(
                 ProxyError::Io(_) => Refusal::ProxyIo,
             });
             let reason = format!("connection refused: {e}");
-            super::connection::reject(stream, Some((&reason, capnp::ErrorKind::Failed))).await;
+            super::reject::reject(stream, Some((&reason, capnp::ErrorKind::Failed))).await;
             None
         }
     }
