@@ -2,11 +2,11 @@
 //! values); pointer values are then encoded by `encode`.
 
 use crate::ast::{DeclKind, Expr, ExprKind, Param};
-use crate::brand::{BrandedDecl, ImplicitParams};
+use crate::brand::{through_brand, BrandedDecl, ImplicitParams};
 use crate::compiler::{Compiler, SourceDir};
 use crate::encode::{encode_root, write_bits, Img, TV};
 use crate::model::{
-    default_default, display_prefix_len, AnyPtr, Body, FieldKind, StructOut, Type, Value,
+    default_default, display_prefix_len, AnyPtr, Body, Brand, FieldKind, StructOut, Type, Value,
 };
 use crate::names::Kind;
 use crate::work::Progress;
@@ -305,12 +305,12 @@ impl Compiler {
                 Some(TV::List((**elem).clone(), size, out))
             }
             ExprKind::Tuple(params) => {
-                let Type::Struct(id, _) = ty else {
+                let Type::Struct(id, brand) = ty else {
                     return self.mismatch(file, e, ty);
                 };
                 let (dw, pc) = self.struct_size(*id)?;
                 let mut img = Img::new(dw, pc);
-                self.fill_struct(n, *id, &mut img, params);
+                self.fill_struct(n, *id, brand.as_ref(), &mut img, params);
                 Some(TV::Struct(*id, Box::new(img)))
             }
         }
@@ -371,7 +371,16 @@ impl Compiler {
             .or_else(|| self.aux_owner.get(&id).copied())
     }
 
-    fn fill_struct(&mut self, n: usize, id: u64, img: &mut Img, params: &[Param]) {
+    /// Writes the literal `params` into `img`, a struct `id` of brand `brand` (whose bindings
+    /// give the generic fields their types: `Box(Text)`'s `value :T` takes a Text).
+    fn fill_struct(
+        &mut self,
+        n: usize,
+        id: u64,
+        brand: Option<&Brand>,
+        img: &mut Img,
+        params: &[Param],
+    ) {
         let file = self.nodes[n].file;
         let Some(s) = self.struct_of(id) else {
             return;
@@ -404,6 +413,7 @@ impl Compiler {
                     default,
                     ..
                 } => {
+                    let ty = &through_brand(ty, brand);
                     let Some(tv) = self.eval(n, &p.value, ty) else {
                         continue;
                     };
@@ -429,7 +439,7 @@ impl Compiler {
                     }
                 }
                 FieldKind::Group(gid) => match &p.value.kind {
-                    ExprKind::Tuple(inner) => self.fill_struct(n, *gid, img, inner),
+                    ExprKind::Tuple(inner) => self.fill_struct(n, *gid, brand, img, inner),
                     _ => self.error(
                         file,
                         p.value.span,

@@ -12,6 +12,7 @@ mod types;
 use std::rc::Rc;
 
 pub(crate) use scope::{BrandScope, BrandedDecl, ImplicitParams};
+pub(crate) use types::through_brand;
 
 use crate::compiler::Compiler;
 use crate::error::Span;

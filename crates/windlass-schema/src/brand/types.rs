@@ -6,6 +6,54 @@ use crate::names::{Builtin, Kind};
 
 use super::scope::{BrandScope, BrandedDecl};
 
+/// `ty` as seen through `brand`, the way the reference compiler reads a struct literal's fields
+/// through the branded schema: the generic parameters `brand` binds are replaced by their
+/// bindings, and a nested brand that inherits a scope `brand` binds takes those bindings.
+/// Parameters `brand` leaves unbound (or itself inherits) stay parameters.
+pub(crate) fn through_brand(ty: &Type, brand: Option<&Brand>) -> Type {
+    let Some(brand) = brand else {
+        return ty.clone();
+    };
+    let bindings = |scope_id: u64| {
+        brand
+            .scopes
+            .iter()
+            .find(|s| s.scope_id == scope_id)
+            .and_then(|s| s.bind.as_ref())
+    };
+    let rebrand = |inner: &Option<Brand>| {
+        inner.as_ref().map(|inner| Brand {
+            scopes: inner
+                .scopes
+                .iter()
+                .map(|s| BrandScopeOut {
+                    scope_id: s.scope_id,
+                    bind: match &s.bind {
+                        Some(types) => Some(
+                            types
+                                .iter()
+                                .map(|t| through_brand(t, Some(brand)))
+                                .collect(),
+                        ),
+                        None => bindings(s.scope_id).cloned(),
+                    },
+                })
+                .collect(),
+        })
+    };
+    match ty {
+        Type::AnyPointer(AnyPtr::Parameter(scope_id, index)) => bindings(*scope_id)
+            .and_then(|types| types.get(usize::from(*index)))
+            .cloned()
+            .unwrap_or_else(|| ty.clone()),
+        Type::List(elem) => Type::List(Box::new(through_brand(elem, Some(brand)))),
+        Type::Struct(id, inner) => Type::Struct(*id, rebrand(inner)),
+        Type::Enum(id, inner) => Type::Enum(*id, rebrand(inner)),
+        Type::Interface(id, inner) => Type::Interface(*id, rebrand(inner)),
+        _ => ty.clone(),
+    }
+}
+
 impl Compiler {
     /// The `Brand` to write for a scope; `None` when nothing is generic.
     pub(crate) fn compile_brand(&mut self, file: usize, scope: &BrandScope) -> Option<Brand> {
