@@ -26,6 +26,12 @@
 //! [`Config::front_end`] (or `WINDLASS_SCHEMA_FRONTEND=rust|tool`) chooses one front end
 //! instead: `rust` always compiles in pure Rust, `tool` never does.
 //!
+//! The workspace crate `crates/windlass-build-check` is the proof of the pure-Rust path: a user
+//! project whose `build.rs` is the one `compile` call above, on a schema with generics and
+//! brands, unions, groups, annotations, defaults of every kind, constants and an interface with
+//! a callback. CI builds it without the tool, serves it over sockets, and checks that the code
+//! both front ends generate for it (and the code it was built with) is byte-identical.
+//!
 //! # Environment
 //! - `WINDLASS_CAPNP`: the `capnp` tool to run (default: `capnp` on `PATH`).
 //! - `WINDLASS_REQUIRE_CAPNP=1`: fail instead of falling back to a checked-in copy (for CI).
