@@ -165,26 +165,21 @@ fn a_pool_mixes_unix_sockets_and_tcp_and_fails_over_between_them() {
     let tcp = tcp_server.local_addr().to_string();
     let connector = Connector::new_multi([missing.clone(), local.clone(), tcp.clone()]);
 
+    // Which address of the pool answered, and what it evaluated `expr` to.
+    let reached = |expr: &'static str| {
+        let pool = connector.clone();
+        run_local(async move {
+            let conn = pool.connect().await.expect("connect through the pool");
+            let calc: Calculator = conn.bootstrap();
+            let value = eval(&calc, expr).await.expect("call");
+            (conn.address_index(), value)
+        })
+    };
     // The missing socket is skipped; the live unix socket answers.
-    let pool = connector.clone();
-    let (index, value) = run_local(async move {
-        let conn = pool.connect().await.expect("connect through the pool");
-        let calc: Calculator = conn.bootstrap();
-        let value = eval(&calc, "6 * 7").await.expect("call");
-        (conn.address_index(), value)
-    });
-    assert_eq!((index, value), (1, 42.0));
-
+    assert_eq!(reached("6 * 7"), (1, 42.0));
     // With the unix server gone, the same connector reaches the TCP one.
     unix_server.shutdown().expect("shutdown");
-    let pool = connector.clone();
-    let (index, value) = run_local(async move {
-        let conn = pool.connect().await.expect("fail over to TCP");
-        let calc: Calculator = conn.bootstrap();
-        let value = eval(&calc, "1 + 2").await.expect("call");
-        (conn.address_index(), value)
-    });
-    assert_eq!((index, value), (2, 3.0));
+    assert_eq!(reached("1 + 2"), (2, 3.0));
     tcp_server.shutdown().expect("shutdown");
 
     // Every address down: the error names the last one tried.
