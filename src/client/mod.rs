@@ -75,8 +75,8 @@ impl Connector {
     }
 
     /// A connector for a pool of servers (each `host:port`, whose host name's every A/AAAA record
-    /// is tried too, or `unix:PATH`). [`Connector::connect`] tries them in turn from where the last connection
-    /// succeeded, giving each record [`Connector::with_connect_timeout`]; a
+    /// is tried too, or `unix:PATH`). [`Connector::connect`] tries them in turn from where the
+    /// last connection succeeded, giving each record [`Connector::with_connect_timeout`]; a
     /// [`Reconnecting`] client moves on to the next address when its connection is lost.
     /// Clones share the position. An empty list fails every connect with
     /// [`ConnectError::Resolve`].
