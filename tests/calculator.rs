@@ -291,11 +291,9 @@ fn client_side_callbacks_see_server_computed_arguments() {
 
 #[test]
 fn connecting_to_a_closed_port_is_a_clear_error() {
-    // Bind then drop to find a port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    // A port nothing listens on, held for the test so no other server can be given it.
+    let (_held, addr) = common::refusing_address();
+    let port = addr.port();
     run_local(async move {
         let err = windlass::client::connect(&format!("127.0.0.1:{port}"))
             .await

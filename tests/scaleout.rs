@@ -292,11 +292,8 @@ fn the_admin_endpoint_reports_health_readiness_and_metrics() {
 
 #[test]
 fn a_pool_connector_skips_dead_addresses_and_reconnecting_moves_on() {
-    // A port nothing listens on: bound, then closed.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
+    // A port nothing listens on, held so that neither server below can be given it.
+    let (_held, dead) = common::refusing_address();
     let a = common::calculator_server();
     let b = common::calculator_server();
     let (a_addr, b_addr) = (a.local_addr(), b.local_addr());
