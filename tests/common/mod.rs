@@ -28,16 +28,12 @@ pub fn calculator_server() -> ServerHandle {
 /// An address on 127.0.0.1 that refuses connections: the returned socket holds the port (bound,
 /// never listening) for as long as it lives, so no other test or server can be given that port
 /// meanwhile, which a bound-then-closed listener's port could be (the kernel reuses it).
-pub fn refusing_address() -> (socket2::Socket, SocketAddr) {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
-    socket.bind(&any.into()).expect("bind 127.0.0.1:0");
-    let addr = socket
-        .local_addr()
-        .expect("local address")
-        .as_socket()
-        .expect("an IP address");
+pub fn refusing_address() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(([127, 0, 0, 1], 0).into())
+        .expect("bind 127.0.0.1:0");
+    let addr = socket.local_addr().expect("local address");
     (socket, addr)
 }
 

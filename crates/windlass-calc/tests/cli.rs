@@ -73,17 +73,9 @@ fn parse_errors_point_at_the_column_without_connecting() {
 
 #[test]
 fn connection_errors_are_one_clear_line() {
-    // Bound but never listening: connections are refused, and no other test can take the port.
-    let held =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
-    held.bind(&any.into()).expect("bind 127.0.0.1:0");
-    let port = held
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .expect("local address")
-        .port();
+    // A port nothing listens on, held for the test so no other server can be given it.
+    let (_held, addr) = support::refusing_address();
+    let port = addr.port();
     let out = calc(&["eval", "--connect", &format!("127.0.0.1:{port}"), "1"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);

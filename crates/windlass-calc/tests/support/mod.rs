@@ -15,6 +15,18 @@ pub fn calc(args: &[&str]) -> std::process::Output {
         .expect("run windlass-calc")
 }
 
+/// An address on 127.0.0.1 that refuses connections: the returned socket holds the port (bound,
+/// never listening) for as long as it lives, so no other test or server can be given that port
+/// meanwhile, which a bound-then-closed listener's port could be (the kernel reuses it).
+pub fn refusing_address() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(([127, 0, 0, 1], 0).into())
+        .expect("bind 127.0.0.1:0");
+    let addr = socket.local_addr().expect("local address");
+    (socket, addr)
+}
+
 /// A `serve` process on a free port, killed on drop if the test did not stop it.
 pub struct Server {
     pub child: Child,
