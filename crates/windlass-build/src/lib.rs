@@ -124,6 +124,9 @@ pub enum Error {
     NoFrontend {
         /// The tool that did not run.
         tool: PathBuf,
+        /// What the pure-Rust front end reported (`file:line:column: error: ...`, one per
+        /// line), if it was tried: usually the real problem, a mistake in the schema.
+        pure_rust: Option<String>,
         /// Why the checked-in copy could not be used, if one was configured.
         checked_in: Option<String>,
     },
@@ -164,12 +167,25 @@ impl fmt::Display for Error {
                  {CAPNP_ENV} at it",
                 tool.display()
             ),
-            Error::NoFrontend { tool, checked_in } => {
+            Error::NoFrontend {
+                tool,
+                pure_rust,
+                checked_in,
+            } => {
                 write!(
                     f,
                     "cannot compile the schemas: the Cap'n Proto tool `{}` does not run",
                     tool.display()
                 )?;
+                // In the order the front ends were tried: the schema errors first, since they
+                // are what the user most likely has to fix.
+                if let Some(errors) = pure_rust {
+                    write!(
+                        f,
+                        ", the pure-Rust schema compiler reported errors:\n{}\n",
+                        errors.trim_end()
+                    )?;
+                }
                 match checked_in {
                     Some(why) => write!(
                         f,
@@ -382,11 +398,23 @@ impl Config {
             }
             return Err(Error::NoFrontend {
                 tool,
+                pure_rust: None,
                 checked_in: None,
             });
         };
         match checked_in::use_copy(dir, &out_dir, &self.output_names(), &self.files) {
             Ok(()) => {
+                // The copy matches the schemas, so the build goes on; the front end's errors
+                // still reach the user, each with its file:line, before the note about the copy.
+                if let Some(errors) = &pure_rust_errors {
+                    println!(
+                        "cargo:warning=the pure-Rust schema compiler reported errors (the \
+                         checked-in copy is used instead):"
+                    );
+                    for line in errors.lines() {
+                        println!("cargo:warning={line}");
+                    }
+                }
                 println!(
                     "cargo:warning=the Cap'n Proto tool `{}` was not found: using the checked-in \
                      generated code in {} (it matches the schemas' fingerprints; install \
@@ -398,6 +426,7 @@ impl Config {
             }
             Err(why) => Err(Error::NoFrontend {
                 tool,
+                pure_rust: pure_rust_errors,
                 checked_in: Some(why),
             }),
         }
@@ -534,6 +563,45 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("apt-get install capnproto"), "{text}");
         assert!(text.contains("checked_in"), "{text}");
+    }
+
+    /// A schema error while a stale checked-in copy is configured: the user sees the error
+    /// with its file:line, then why the copy cannot be used.
+    #[test]
+    fn schema_errors_surface_when_the_checked_in_copy_is_stale() {
+        let root = std::env::temp_dir().join(format!("wb-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let schemas = root.join("schemas");
+        let copy = root.join("generated");
+        std::fs::create_dir_all(&schemas).expect("scratch dir");
+        std::fs::create_dir_all(&copy).expect("scratch dir");
+        let schema = schemas.join("kv.capnp");
+        std::fs::write(
+            &schema,
+            "@0xd2f3c1b2a4e5f607;\nstruct Entry {\n  key @0 :Txet;\n}\n",
+        )
+        .expect("schema");
+        // A copy recorded for some earlier version of the schema.
+        std::fs::write(copy.join("kv_capnp.rs"), "// old\n").expect("copy");
+        std::fs::write(
+            copy.join(FINGERPRINTS),
+            format!("{}  {}\n", "0".repeat(64), schema.display()),
+        )
+        .expect("fingerprints");
+        let mut config = Config::new();
+        config
+            .file(&schema)
+            .checked_in(&copy)
+            .output_dir(root.join("out"))
+            .capnp_tool("/nonexistent/capnp")
+            .require_tool(false);
+        let err = config.run().expect_err("a schema error and a stale copy");
+        let text = err.to_string();
+        let error_at = text.find("kv.capnp:3:").unwrap_or_else(|| panic!("no file:line in {text}"));
+        assert!(text.contains("Txet"), "{text}");
+        let copy_at = text.find("checked-in").unwrap_or_else(|| panic!("no copy reason: {text}"));
+        assert!(error_at < copy_at, "the schema error comes first: {text}");
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
