@@ -11,7 +11,7 @@
 //! is not what local arithmetic gives.
 
 use anyhow::ensure;
-use windlass::calculator::{self, Calculator, Operator, Operators};
+use windlass_calculator::{self as calculator, Calculator, Operator, Operators};
 
 fn main() -> anyhow::Result<()> {
     let addr = std::env::args()

@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:4000".into());
 
     // One fresh Calculator capability per connection, on the worker thread that owns it.
-    let bootstrap = |_: &ConnectionInfo| windlass::calculator::new_client().client;
+    let bootstrap = |_: &ConnectionInfo| windlass_calculator::new_client().client;
     let server = Server::bind(&addr, Options::new(), bootstrap)?;
     eprintln!("serving the Calculator on {}", server.local_addr());
 

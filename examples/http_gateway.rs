@@ -20,8 +20,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
-use windlass::calculator::{self, Calculator};
 use windlass::{Connector, Shared};
+use windlass_calculator::{self as calculator, Calculator};
 
 #[derive(Parser)]
 #[command(about = "HTTP/JSON in front of a Cap'n Proto Calculator")]

@@ -9,10 +9,10 @@
 //! sees who connected; the client trusts the same CA and presents `certs/client.crt`. Swap in
 //! your own PEM files to run it for real.
 
-use windlass::calculator::{self, Calculator};
 use windlass::client::Connector;
 use windlass::server::{ConnectionInfo, Options};
 use windlass::tls::{ClientAuth, ClientTls, ServerTls};
+use windlass_calculator::{self as calculator, Calculator};
 
 fn main() -> anyhow::Result<()> {
     let certs = concat!(env!("CARGO_MANIFEST_DIR"), "/certs");
@@ -26,15 +26,14 @@ fn main() -> anyhow::Result<()> {
         println!("server certificate SHA-256: {fingerprint}");
     }
 
-    let listener = windlass::server::bind("127.0.0.1:0")?;
-    let server = windlass::server::spawn_with(
-        listener,
+    let server = windlass::Server::bind(
+        "127.0.0.1:0",
         Options::new().with_tls(server_tls),
         |info: &ConnectionInfo| {
             if let Some(cert) = info.peer_certificate() {
                 // A real service would decide here what this client may do.
                 println!(
-                    "server: client {} connected ({})",
+                    "server: client {} connected ({:?})",
                     cert.subject(),
                     info.peer()
                 );

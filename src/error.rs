@@ -1,7 +1,6 @@
 //! Error types, one enum per boundary, and the top-level [`Error`].
 
 use std::io;
-use std::net::SocketAddr;
 
 /// Connecting to a server failed.
 #[derive(Debug, thiserror::Error)]
@@ -16,11 +15,11 @@ pub enum ConnectError {
         #[source]
         source: io::Error,
     },
-    /// Every resolved address refused or failed the TCP connection.
+    /// Every resolved address refused or failed the connection.
     #[error("cannot connect to {addr}: {source} (is a server listening there?)")]
     Connect {
-        /// The last address tried.
-        addr: SocketAddr,
+        /// The last address tried (`HOST:PORT` as resolved, or `unix:PATH`).
+        addr: String,
         /// The error of the last attempt.
         #[source]
         source: io::Error,

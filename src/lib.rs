@@ -19,13 +19,23 @@
 //! - [`tls`] (feature `tls`, on by default): rustls configurations from PEM, mutual TLS,
 //!   certificate pinning.
 //! - [`framing`]: a zero-copy Cap'n Proto stream codec, segments API and segment transports.
-//! - [`calculator`]: the Calculator reference service, wire-compatible with the calculator
-//!   samples of C++ capnproto and pycapnp; [`schemas`] holds the generated code.
 //!
 //! A service author needs [`server`] or [`client`] (plus [`tls`]), the top-level re-exports
 //! ([`Server`], [`Connector`], [`Error`], …) and [`capnp`] / [`capnp_rpc`] for their own
-//! schema's generated code; [`framing`] is for moving Cap'n Proto messages without RPC, and
-//! [`calculator`] is a worked example as much as a service. Everything else is private.
+//! schema's generated code; [`framing`] is for moving Cap'n Proto messages without RPC.
+//! Everything else is private. The Calculator reference service is a crate of its own
+//! (`windlass-calculator`), so a service links none of it.
+//!
+//! # Features
+//!
+//! - `tls` (default): TLS and mutual TLS with rustls (ring provider).
+//! - `dev-certs`: the repository's development CA, certificates and **private keys** as
+//!   constants (`tls::dev`), for examples, tests and demos. Off by default, so a production
+//!   binary cannot link them by accident.
+//! - `proxy-protocol`: PROXY protocol v1/v2 from trusted load balancers
+//!   (`server::Options::with_proxy_protocol`, with the `ppp` parser).
+//! - `admin`: the admin HTTP endpoint (`/healthz`, `/readyz`, Prometheus `/metrics`).
+//! - `zmq`: the segment transport over real ZeroMQ sockets (pure-Rust `zeromq`).
 //!
 //! # Crates
 //!
@@ -34,23 +44,30 @@
 //! on it, never the other way round. An arrow points at what a crate depends on:
 //!
 //! ```text
+//! windlass-schema           pure-Rust .capnp compiler → CodeGeneratorRequest
+//!   ▲
 //! windlass-build            build.rs helper: compiles .capnp schemas (capnpc), yours too
-//!   ▲ build-dep      ▲ build-dep
-//! windlass           windlass-addressbook     this crate │ the examples' address book model
+//!   ▲ build-dep      ▲ build-dep              ▲ build-dep
+//! windlass           windlass-addressbook     windlass-chat-room (examples/chat_room)
+//!   ▲                                          │ this crate │ the address book model │ example
+//! windlass-calculator       the Calculator reference service (its own schema and build.rs)
 //!   ▲
 //! windlass-bench            load generator, compare against bare capnp-rpc, charts
 //!   ▲                ▲
-//! windlass-calc      windlass-grpc-bench      the binary (serve/eval/demo/bench) │ tonic
+//! windlass-calc      windlass-grpc-bench      the binary (serve/eval/demo/bench/schema) │ tonic
 //! ```
 //!
-//! `windlass-calc` and `windlass-grpc-bench` use `windlass` directly too. The bench crates and
-//! the address book are `publish = false`.
+//! `windlass-calc` and `windlass-grpc-bench` use `windlass` and `windlass-calculator` directly
+//! too; `windlass-chat-room` depends on `windlass`; `windlass-calc schema` uses
+//! `windlass-schema`. The bench crates, the address book and the chat room are
+//! `publish = false`.
 //!
 //! # Quick start
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), windlass::Error> {
-//! use windlass::calculator::{self, Calculator};
+//! // The Calculator reference service, from the `windlass-calculator` crate.
+//! use windlass_calculator::{self as calculator, Calculator};
 //! use windlass::server::{ConnectionInfo, Options, Server};
 //!
 //! // A Calculator server on a free port: an acceptor thread and one worker per core.
@@ -95,7 +112,7 @@
 
 #![forbid(unsafe_code)]
 
-pub mod calculator;
+mod addr;
 mod calls;
 pub mod client;
 mod error;
@@ -103,7 +120,7 @@ mod flow_limit;
 pub mod framing;
 mod instrument;
 mod rpc;
-pub mod schemas;
+mod schemas;
 pub mod server;
 pub mod shared;
 #[cfg(feature = "tls")]
@@ -118,13 +135,13 @@ pub use capnp;
 /// The Cap'n Proto RPC crate windlass is built with (see [`capnp`] for why to use this path).
 pub use capnp_rpc;
 
+pub use addr::UNIX_PREFIX;
 pub use client::{Connection, Connector};
 pub use error::{CallError, ConnectError, Error, ServeError};
 pub use instrument::ConnectionStats;
-pub use rpc::{KEEPALIVE_INTERVAL, KEEPALIVE_TIME};
 pub use server::{Options as ServerOptions, Server, ServerHandle};
 pub use shared::{HomeThread, Shared};
-pub use transport::{DEFAULT_STREAM_WINDOW, TRAVERSALS_PER_MESSAGE};
+pub use transport::DEFAULT_STREAM_WINDOW;
 
 /// The README's Rust examples, compiled by `cargo test` so they cannot rot.
 #[cfg(doctest)]

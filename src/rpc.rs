@@ -1,66 +1,12 @@
-//! Glue between byte streams and capnp-rpc: one place that turns a pair of stream halves into
-//! the `VatNetwork` an `RpcSystem` runs on, for servers and clients alike.
+//! Glue between sockets and capnp-rpc shared by servers and clients: socket tuning, TLS
+//! recognition and the `Abort` message a refused peer is sent. The `VatNetwork` itself is made
+//! by [`transport::network`].
 
-use capnp::message::ReaderOptions;
-use capnp_rpc::rpc_twoparty_capnp::Side;
-use capnp_rpc::twoparty::VatId;
-use tokio::io::{AsyncRead, AsyncWrite};
-
-use std::rc::Rc;
-
-use crate::instrument::Watch;
 use crate::transport;
 
-/// A boxed two-party network, ready for [`capnp_rpc::RpcSystem::new`].
-pub(crate) type Network = Box<dyn capnp_rpc::VatNetwork<VatId>>;
-
-/// The two-party `VatNetwork` of one connection over its read and write halves (see
-/// [`crate::transport`]: batched writes, zero-copy reads, every message shown to `watch`), with
-/// the default stream window.
-pub(crate) fn network<R, W>(
-    reader: R,
-    writer: W,
-    side: Side,
-    options: ReaderOptions,
-    watch: Rc<Watch>,
-) -> Network
-where
-    R: AsyncRead + Unpin + 'static,
-    W: AsyncWrite + Unpin + 'static,
-{
-    network_with_window(
-        reader,
-        writer,
-        side,
-        options,
-        watch,
-        transport::DEFAULT_STREAM_WINDOW,
-    )
-}
-
-/// [`network`] whose streams (`-> stream` calls) have a flow-control window of `stream_window`
-/// bytes each.
-pub(crate) fn network_with_window<R, W>(
-    reader: R,
-    writer: W,
-    side: Side,
-    options: ReaderOptions,
-    watch: Rc<Watch>,
-    stream_window: usize,
-) -> Network
-where
-    R: AsyncRead + Unpin + 'static,
-    W: AsyncWrite + Unpin + 'static,
-{
-    Box::new(transport::Network::new(
-        reader,
-        writer,
-        side,
-        options,
-        watch,
-        stream_window,
-    ))
-}
+/// A boxed two-party network, ready for [`capnp_rpc::RpcSystem::new`]; made by
+/// [`transport::network`].
+pub(crate) use transport::BoxedNetwork as Network;
 
 /// Whether the first bytes of a stream are a TLS handshake record: content type 22, major
 /// version 3. A Cap'n Proto stream starts with a little-endian segment count, which would have to
@@ -86,10 +32,10 @@ pub(crate) fn abort_message(reason: &str, kind: capnp::ErrorKind) -> Vec<u8> {
 }
 
 /// TCP keepalive: after this long without traffic the kernel starts probing the peer.
-pub const KEEPALIVE_TIME: std::time::Duration = std::time::Duration::from_secs(60);
+pub(crate) const KEEPALIVE_TIME: std::time::Duration = std::time::Duration::from_secs(60);
 /// TCP keepalive: the interval between probes (the kernel gives up after its probe count,
 /// 9 on Linux, so a dead peer is noticed within about 60 + 9 × 10 s).
-pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `TCP_NODELAY` (RPC messages are small and latency-bound) and TCP keepalive, so a peer that
 /// vanished without a FIN is eventually noticed even on an idle connection.
@@ -147,7 +93,8 @@ mod tests {
     fn abort_messages_read_back() {
         let bytes = abort_message("go away", capnp::ErrorKind::Failed);
         let reader =
-            capnp::serialize::read_message(&mut &bytes[..], ReaderOptions::new()).expect("framed");
+            capnp::serialize::read_message(&mut &bytes[..], capnp::message::ReaderOptions::new())
+                .expect("framed");
         let root: capnp_rpc::rpc_capnp::message::Reader<'_> = reader.get_root().expect("root");
         match root.which().expect("known") {
             capnp_rpc::rpc_capnp::message::Abort(abort) => {

@@ -1,5 +1,5 @@
-//! Rust code generated from `schemas/*.capnp` by `capnpc` (see `build.rs`): the Calculator's
-//! public schema, and the private bridge schema of [`crate::Shared`].
+//! Rust code generated from `schemas/shared.capnp` by `capnpc` (see `build.rs`): the private
+//! bridge schema of [`crate::Shared`].
 //!
 //! The module is never edited by hand; change the schema and run `scripts/regen-schemas.sh`.
 
@@ -11,5 +11,4 @@
     clippy::unwrap_used
 )]
 
-capnp::generated_code!(pub mod calculator_capnp);
 capnp::generated_code!(pub(crate) mod shared_capnp);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use capnp::traits::HasTypeId;
 use common::{calculator_server, connect, eval, gated_call, run_local};
 use tokio::io::AsyncWriteExt;
-use windlass::calculator::{self, Calculator, Operator, Operators};
 use windlass_addressbook::addressbook_capnp::person;
+use windlass_calculator::{self as calculator, Calculator, Operator, Operators};
 
 /// The failure message of `result`, which must be an error.
 fn message<T: std::fmt::Debug>(result: Result<T, capnp::Error>) -> String {
@@ -23,7 +23,7 @@ async fn read(
     value: calculator::Calculator,
     expression: impl FnOnce(
         &mut Operators,
-        windlass::schemas::calculator_capnp::calculator::expression::Builder<'_>,
+        windlass_calculator::calculator_capnp::calculator::expression::Builder<'_>,
     ),
 ) -> Result<f64, capnp::Error> {
     let mut ops = Operators::new(&value);

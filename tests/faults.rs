@@ -12,13 +12,12 @@ use std::time::{Duration, Instant};
 use common::{connect, eval, gated_call, run_local};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use windlass::calculator::{self, Calculator};
 use windlass::client::{Backoff, Connector, Reconnecting};
 use windlass::server::{Options, ServerHandle};
+use windlass_calculator::{self as calculator, Calculator};
 
 fn server_on(addr: &str) -> ServerHandle {
-    let listener = windlass::server::bind(addr).expect("bind");
-    windlass::server::spawn_with(listener, Options::new().with_workers(1), |_| {
+    windlass::Server::bind(addr, Options::new().with_workers(1), |_| {
         calculator::new_client().client
     })
     .expect("spawn")

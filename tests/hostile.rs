@@ -287,8 +287,8 @@ mod tls {
             .await
             .map_err(|e| e.to_string())?;
         let calc = conn.bootstrap();
-        let expr = windlass::calculator::parse("6 * 7").map_err(|e| e.to_string())?;
-        windlass::calculator::evaluate(&calc, &expr)
+        let expr = windlass_calculator::parse("6 * 7").map_err(|e| e.to_string())?;
+        windlass_calculator::evaluate(&calc, &expr)
             .await
             .map_err(|e| e.to_string())
     }

@@ -9,8 +9,8 @@ mod gateway;
 mod common;
 
 use gateway::{Answer, Failure};
-use windlass::calculator::Calculator;
 use windlass::{Connector, Shared};
+use windlass_calculator::Calculator;
 
 async fn get(client: &reqwest::Client, base: &str, expr: &str) -> (u16, String) {
     let response = client

@@ -6,8 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{eval, run_local};
-use windlass::calculator;
 use windlass::server::Options;
+use windlass_calculator as calculator;
 
 /// The soft limit on open files, from `/proc/self/limits` (Linux); `None` elsewhere.
 fn open_files_limit() -> Option<u64> {
@@ -28,8 +28,7 @@ fn a_thousand_concurrent_connections_twenty_calls_each_no_errors() {
             "open-file limit {limit} is too low for this test: run it after `ulimit -n 4096`"
         );
     }
-    let listener = windlass::server::bind("127.0.0.1:0").expect("bind");
-    let handle = windlass::server::spawn_with(listener, Options::new(), |_| {
+    let handle = windlass::Server::bind("127.0.0.1:0", Options::new(), |_| {
         calculator::new_client().client
     })
     .expect("spawn");

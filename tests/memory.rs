@@ -15,8 +15,8 @@ use hostile::{bootstrap, good_call, server, Stamp, MARK};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use windlass::capnp_rpc::rpc_capnp::message;
-use windlass::schemas::calculator_capnp::calculator;
 use windlass::server::Options;
+use windlass_calculator::calculator_capnp::calculator;
 
 const CALLS: u32 = 100_000;
 const MAX_GROWTH: u64 = 64 << 20;

@@ -10,8 +10,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{calculator_server, connect, run_local, DelayProxy};
-use windlass::calculator::{Calculator, Operator, Operators};
-use windlass::schemas::calculator_capnp::calculator::value;
+use windlass_calculator::calculator_capnp::calculator::value;
+use windlass_calculator::{Calculator, Operator, Operators};
 
 const DELAY: Duration = Duration::from_millis(100);
 const ROUND_TRIP: Duration = Duration::from_millis(200);
@@ -23,7 +23,7 @@ fn add_one(
     ops: &mut Operators,
     previous: value::Client,
 ) -> capnp::capability::RemotePromise<
-    windlass::schemas::calculator_capnp::calculator::evaluate_results::Owned,
+    windlass_calculator::calculator_capnp::calculator::evaluate_results::Owned,
 > {
     let mut request = calc.evaluate_request();
     let mut call = request.get().init_expression().init_call();
@@ -106,9 +106,9 @@ fn a_parsed_expression_with_every_operator_costs_one_round_trip() {
     run_local(async {
         let (_conn, calc) = connect(proxy.addr()).await;
         // First use includes the bootstrap and the operator fetches: all pipelined together.
-        let expr = windlass::calculator::parse("((4 + 5) * 3 - 1 / 2) * -(2 - 8)").expect("parses");
+        let expr = windlass_calculator::parse("((4 + 5) * 3 - 1 / 2) * -(2 - 8)").expect("parses");
         let start = Instant::now();
-        let value = windlass::calculator::evaluate(&calc, &expr)
+        let value = windlass_calculator::evaluate(&calc, &expr)
             .await
             .expect("evaluates");
         let took = start.elapsed();

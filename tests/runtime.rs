@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use common::{connect, eval, gated_call, run_local};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use windlass::calculator::{self, Calculator};
 use windlass::client::{Backoff, Connector, Disconnect, Reconnecting};
 use windlass::server::{ConnectionInfo, Options, Server, ServerHandle};
 use windlass::{CallError, Error};
+use windlass_calculator::{self as calculator, Calculator};
 
 const BOUND: Duration = Duration::from_secs(10);
 

@@ -2,7 +2,7 @@
 //! what the other side checks on every call, so a mismatch breaks interop silently.
 
 use capnp::traits::HasTypeId;
-use windlass::schemas::calculator_capnp::calculator;
+use windlass_calculator::calculator_capnp::calculator;
 
 #[test]
 fn calculator_type_ids_match_the_reference_protocol() {

@@ -9,10 +9,10 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use common::{connect, eval, run_local};
-use windlass::calculator::{self, Calculator};
-use windlass::schemas::calculator_capnp::calculator::function;
 use windlass::server::{ConnectionInfo, Options, Server};
 use windlass::{Connector, HomeThread, Shared};
+use windlass_calculator::calculator_capnp::calculator::function;
+use windlass_calculator::{self as calculator, Calculator};
 
 const BOUND: Duration = Duration::from_secs(10);
 

@@ -9,8 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{eval, run_local};
-use windlass::calculator;
 use windlass::server::Options;
+use windlass_calculator as calculator;
 
 /// Growth allowed between the sample after warm-up and the last one.
 const MAX_RSS_GROWTH: u64 = 16 << 20;
@@ -37,8 +37,7 @@ fn a_long_run_of_connections_does_not_grow_memory_or_file_descriptors() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(120);
-    let listener = windlass::server::bind("127.0.0.1:0").expect("bind");
-    let handle = windlass::server::spawn_with(listener, Options::new(), |_| {
+    let handle = windlass::Server::bind("127.0.0.1:0", Options::new(), |_| {
         calculator::new_client().client
     })
     .expect("spawn");

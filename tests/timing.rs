@@ -7,17 +7,16 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{connect, eval, gated_call, run_local};
-use windlass::calculator;
 use windlass::client::Connector;
 use windlass::server::{Options, ServerHandle};
+use windlass_calculator as calculator;
 
 /// How late a timer may fire on a loaded machine.
 const LATE: Duration = Duration::from_millis(400);
 const EARLY: Duration = Duration::from_millis(30);
 
 fn server(options: Options) -> ServerHandle {
-    let listener = windlass::server::bind("127.0.0.1:0").expect("bind");
-    windlass::server::spawn_with(listener, options.with_workers(1), |_| {
+    windlass::Server::bind("127.0.0.1:0", options.with_workers(1), |_| {
         calculator::new_client().client
     })
     .expect("spawn")

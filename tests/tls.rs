@@ -12,11 +12,11 @@ use std::time::Duration;
 use common::tls_servers::{mtls_server, server};
 use common::{eval, run_local};
 use tokio::io::AsyncReadExt;
-use windlass::calculator::Calculator;
 use windlass::client::{Connection, Connector};
 use windlass::server::{Options, ServerHandle};
 use windlass::tls::{self, ClientAuth, ClientTls, Fingerprint, PemSource, ServerTls};
 use windlass::ConnectError;
+use windlass_calculator::Calculator;
 
 fn pem(label: &str, text: &str) -> PemSource {
     PemSource::memory(label, text.as_bytes().to_vec())

@@ -7,9 +7,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::{eval, run_local};
-use windlass::calculator::{self, Calculator};
 use windlass::server::{ConnectionInfo, Options, PeerCredentials, Server};
 use windlass::Connector;
+use windlass_calculator::{self as calculator, Calculator};
 
 fn scratch(tag: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("windlass-{tag}-{}", std::process::id()));

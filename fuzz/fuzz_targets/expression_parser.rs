@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(expr) = windlass::calculator::parse(text) {
+    if let Ok(expr) = windlass_calculator::parse(text) {
         let _ = format!("{expr}");
     }
 });

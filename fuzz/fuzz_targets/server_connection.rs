@@ -14,7 +14,7 @@ use capnp::traits::HasTypeId;
 use capnp_rpc::rpc_capnp::message;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use windlass::schemas::calculator_capnp::calculator;
+use windlass_calculator::calculator_capnp::calculator;
 
 fn framed(build: impl FnOnce(message::Builder<'_>)) -> Vec<u8> {
     let mut builder = capnp::message::Builder::new_default();
@@ -83,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
         .with_read_timeout(Some(Duration::from_secs(5)));
     tokio::task::LocalSet::new().block_on(&runtime, async move {
         let (ours, mut theirs) = tokio::io::duplex(1 << 16);
-        let bootstrap = windlass::calculator::new_client().client;
+        let bootstrap = windlass_calculator::new_client().client;
         let server = tokio::task::spawn_local(async move {
             let _ = windlass::server::serve_stream(ours, &options, bootstrap).await;
         });

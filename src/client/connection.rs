@@ -53,7 +53,7 @@ pub struct Connection {
     task: Option<JoinHandle<Result<(), capnp::Error>>>,
     heartbeat: Option<JoinHandle<()>>,
     watch: Rc<Watch>,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     /// Which of the connector's addresses this is (see `Connector::new_multi`).
     index: usize,
 }
@@ -70,7 +70,7 @@ impl Connection {
     pub(super) fn start(
         network: rpc::Network,
         watch: Rc<Watch>,
-        peer: SocketAddr,
+        peer: Option<SocketAddr>,
         heartbeat: Option<Duration>,
     ) -> Connection {
         let mut system = RpcSystem::new(network, None);
@@ -116,8 +116,8 @@ impl Connection {
         T::new(self.bootstrap.hook.add_ref())
     }
 
-    /// The server's address (the unspecified address for a unix socket connection).
-    pub fn peer(&self) -> SocketAddr {
+    /// The server's address; `None` for a unix socket connection, which has none.
+    pub fn peer(&self) -> Option<SocketAddr> {
         self.peer
     }
 

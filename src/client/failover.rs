@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 #[cfg(unix)]
-use crate::server::UNIX_PREFIX;
+use crate::addr::UNIX_PREFIX;
 
 use crate::error::ConnectError;
 
@@ -125,7 +125,7 @@ async fn open_tcp(addr: &str, timeout: Duration) -> Result<TcpStream, ConnectErr
             Ok(Ok(stream)) => return Ok(stream),
             Ok(Err(source)) => {
                 last = Some(ConnectError::Connect {
-                    addr: record,
+                    addr: record.to_string(),
                     source,
                 })
             }

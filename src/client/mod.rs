@@ -25,11 +25,11 @@ use std::sync::Arc;
 use capnp::capability::FromClientHook;
 use capnp_rpc::rpc_twoparty_capnp::Side;
 
+#[cfg(all(unix, feature = "tls"))]
+use crate::addr::UNIX_PREFIX;
 use crate::error::{CallError, ConnectError, Error};
 use crate::instrument::{Counters, Watch};
-use crate::rpc;
-#[cfg(all(unix, feature = "tls"))]
-use crate::server::UNIX_PREFIX;
+use crate::{rpc, transport};
 
 /// How long [`connect`] waits for the TCP connection before giving up. Generous for a LAN, short
 /// enough that a wrong address fails while a person is still watching.
@@ -98,7 +98,7 @@ impl Connector {
     }
 
     /// capnp's limits for reading the server's messages: the traversal limit is the largest message
-    /// accepted, and each is read with [`crate::TRAVERSALS_PER_MESSAGE`] times that as its
+    /// accepted, and each is read with 4 times that as its
     /// traversal budget (as on the server). Default: `ReaderOptions::new()`.
     pub fn with_reader_options(mut self, options: capnp::message::ReaderOptions) -> Self {
         self.reader_options = options;
@@ -171,7 +171,7 @@ impl Connector {
         if self.tls.is_some() {
             if let Some(addr) = self.addrs.all().iter().find(|a| a.starts_with(UNIX_PREFIX)) {
                 return Err(ConnectError::Connect {
-                    addr: unspecified(),
+                    addr: addr.clone(),
                     source: std::io::Error::new(
                         std::io::ErrorKind::InvalidInput,
                         format!("{addr}: TLS is not offered on unix sockets; drop the TLS options"),
@@ -185,7 +185,7 @@ impl Connector {
             #[cfg(unix)]
             failover::Stream::Unix(stream) => {
                 let (reader, writer) = stream.into_split();
-                return Ok(self.start(reader, writer, unspecified()).at_index(index));
+                return Ok(self.start(reader, writer, None).at_index(index));
             }
         };
         #[cfg(feature = "tls")]
@@ -193,7 +193,7 @@ impl Connector {
         #[cfg(not(feature = "tls"))]
         let _ = addr;
         let peer = stream.peer_addr().map_err(|source| ConnectError::Connect {
-            addr: unspecified(),
+            addr: addr.to_string(),
             source,
         })?;
         rpc::tune_socket(&stream);
@@ -202,28 +202,26 @@ impl Connector {
             let stream = tls::handshake(stream, tls, addr, self.handshake_timeout).await?;
             let (reader, writer) = tokio::io::split(stream);
             let reader = tls::Hinted::new(reader, tls);
-            return Ok(self.start(reader, writer, peer).at_index(index));
+            return Ok(self.start(reader, writer, Some(peer)).at_index(index));
         }
         let (reader, writer) = stream.into_split();
-        Ok(self.start(reader, writer, peer).at_index(index))
+        Ok(self.start(reader, writer, Some(peer)).at_index(index))
     }
 
     /// Starts the RPC system of a connection over its two halves, with this connector's
     /// limits, stream window and heartbeat.
-    fn start<R, W>(&self, reader: R, writer: W, peer: SocketAddr) -> Connection
+    fn start<R, W>(&self, reader: R, writer: W, peer: Option<SocketAddr>) -> Connection
     where
         R: tokio::io::AsyncRead + Unpin + 'static,
         W: tokio::io::AsyncWrite + Unpin + 'static,
     {
         let watch = Watch::new(Arc::new(Counters::default()), None);
-        let network = rpc::network_with_window(
-            reader,
-            writer,
-            Side::Client,
-            self.reader_options,
-            watch.clone(),
-            self.stream_window,
-        );
+        let config = transport::Config {
+            side: Side::Client,
+            reader_options: self.reader_options,
+            stream_window: self.stream_window,
+        };
+        let network = transport::network(reader, writer, config, watch.clone());
         Connection::start(network, watch, peer, self.heartbeat)
     }
 
@@ -238,7 +236,7 @@ impl Connector {
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), windlass::Error> {
-    /// use windlass::calculator::{self, Calculator};
+    /// use windlass_calculator::{self as calculator, Calculator};
     /// use windlass::{Connector, Shared};
     ///
     /// // Inside #[tokio::main] or any task of a multi-threaded runtime.
@@ -326,10 +324,10 @@ impl crate::shared::Keep for KeepConnection {
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), windlass::Error> {
-/// use windlass::calculator::Calculator;
+/// use windlass_calculator::Calculator;
 /// let value = windlass::client::run("127.0.0.1:4000", |calc: Calculator| async move {
-///     let expr = windlass::calculator::parse("6 * 7").expect("valid");
-///     windlass::calculator::evaluate(&calc, &expr).await
+///     let expr = windlass_calculator::parse("6 * 7").expect("valid");
+///     windlass_calculator::evaluate(&calc, &expr).await
 /// })
 /// .await?;
 /// assert_eq!(value, 42.0);
@@ -365,8 +363,4 @@ where
         Ok(result) => result.map_err(CallError::Rpc),
         Err(_) => Err(CallError::Timeout(timeout)),
     }
-}
-
-fn unspecified() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 0))
 }

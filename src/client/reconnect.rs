@@ -111,7 +111,7 @@ fn next_random(state: &Cell<u64>) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
-type ConnectHook = Box<dyn Fn(SocketAddr)>;
+type ConnectHook = Box<dyn Fn(Option<SocketAddr>)>;
 type DisconnectHook = Box<dyn Fn(&Disconnect)>;
 
 /// A connection to one server that is re-established, and re-bootstrapped, after it is lost.
@@ -147,8 +147,8 @@ impl<T: FromClientHook + Clone> Reconnecting<T> {
     }
 
     /// Called with the server's address after every successful (re)connection: with a
-    /// [`Connector::new_multi`] pool, the address it reached.
-    pub fn on_connect(mut self, hook: impl Fn(SocketAddr) + 'static) -> Self {
+    /// [`Connector::new_multi`] pool, the address it reached; `None` for a unix socket.
+    pub fn on_connect(mut self, hook: impl Fn(Option<SocketAddr>) + 'static) -> Self {
         self.on_connect = Some(Box::new(hook));
         self
     }
@@ -182,7 +182,7 @@ impl<T: FromClientHook + Clone> Reconnecting<T> {
                     let client: T = conn.bootstrap();
                     let peer = conn.peer();
                     *self.live.borrow_mut() = Some((conn, client.clone()));
-                    info!(%peer, "connected");
+                    info!(peer = %crate::addr::ShowPeer(peer), "connected");
                     if let Some(hook) = &self.on_connect {
                         hook(peer);
                     }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use super::job::Incoming;
 use super::*;
+use crate::addr::ShowPeer;
 
 /// Takes a refusal's slot among [`MAX_REFUSALS_IN_PROGRESS`] and gives it back when dropped.
 struct RefusalSlot(Arc<Shared>);
@@ -22,23 +24,24 @@ impl Drop for RefusalSlot {
 
 impl Acceptor {
     /// Refuses a connection over the limit: counted always, logged at a bounded rate, told why
-    /// while few refusals are in progress, reset otherwise.
-    fn refuse(&self, stream: tokio::net::TcpStream, peer: SocketAddr, id: u64) {
+    /// while few refusals are in progress, closed at once otherwise. TCP and unix alike.
+    fn refuse(&self, incoming: Incoming, id: u64) {
         self.shared.rejected.fetch_add(1, Relaxed);
         let limit = self.options.max_connections;
         if let Some(suppressed) = self.shared.refusals.admit() {
+            let peer = ShowPeer(incoming.peer());
             warn!(%peer, conn_id = id, limit, suppressed, "connection limit reached; refusing");
         }
         if self.shared.refusing.fetch_add(1, Relaxed) >= MAX_REFUSALS_IN_PROGRESS {
             self.shared.refusing.fetch_sub(1, Relaxed);
-            connection::reset(stream);
+            connection::reset(incoming);
             return;
         }
         let slot = RefusalSlot(self.shared.clone());
         let reason = format!("server is at its connection limit ({limit}); try again later");
         let options = self.options.clone();
         tokio::spawn(async move {
-            connection::refuse_overloaded(stream, reason, options).await;
+            connection::refuse_overloaded(incoming, reason, options).await;
             drop(slot);
         });
     }
@@ -86,11 +89,7 @@ impl Acceptor {
                 accepted = listener.accept() => match accepted {
                     Ok(incoming) => {
                         next_id += 1;
-                        match incoming {
-                            Incoming::Tcp(stream, peer) => self.dispatch(stream, peer, next_id),
-                            #[cfg(unix)]
-                            Incoming::Unix(stream) => self.dispatch_unix(stream, next_id),
-                        }
+                        self.dispatch(incoming, next_id);
                     }
                     Err(e) => {
                         warn!(error = %e, "accept failed; retrying");
@@ -100,37 +99,6 @@ impl Acceptor {
             }
         }
         info!("stopped accepting");
-    }
-
-    /// [`Acceptor::dispatch`] for a unix socket connection.
-    #[cfg(unix)]
-    fn dispatch_unix(&self, stream: tokio::net::UnixStream, id: u64) {
-        if self.shared.active.load(Relaxed) >= self.options.max_connections {
-            self.shared.rejected.fetch_add(1, Relaxed);
-            let limit = self.options.max_connections;
-            if let Some(suppressed) = self.shared.refusals.admit() {
-                warn!(
-                    conn_id = id,
-                    limit, suppressed, "connection limit reached; refusing"
-                );
-            }
-            if self.shared.refusing.fetch_add(1, Relaxed) >= MAX_REFUSALS_IN_PROGRESS {
-                // Too many refusals in progress: a plain close costs nothing to wait for.
-                self.shared.refusing.fetch_sub(1, Relaxed);
-                return;
-            }
-            let slot = RefusalSlot(self.shared.clone());
-            let reason = format!("server is at its connection limit ({limit}); try again later");
-            tokio::spawn(async move {
-                connection::refuse_overloaded_unix(stream, reason).await;
-                drop(slot);
-            });
-            return;
-        }
-        match stream.into_std() {
-            Ok(stream) => self.hand_over(job::Accepted::Unix(stream), unspecified(), id),
-            Err(e) => warn!(error = %e, "cannot hand the connection to a worker"),
-        }
     }
 
     /// Logs how many refusals and peer errors went unlogged in the last window, if any.
@@ -149,20 +117,25 @@ impl Acceptor {
         }
     }
 
-    fn dispatch(&self, stream: tokio::net::TcpStream, peer: SocketAddr, id: u64) {
+    /// Admits a connection (to the least-loaded worker) or refuses it over the limit.
+    fn dispatch(&self, incoming: Incoming, id: u64) {
         let active = self.shared.active.load(Relaxed);
         if active >= self.options.max_connections {
-            self.refuse(stream, peer, id);
+            self.refuse(incoming, id);
             return;
         }
-        match stream.into_std() {
-            Ok(stream) => self.hand_over(job::Accepted::Tcp(stream), peer, id),
-            Err(e) => warn!(%peer, error = %e, "cannot hand the connection to a worker"),
+        let peer = incoming.peer();
+        match incoming.into_accepted() {
+            Ok(stream) => self.hand_over(stream, peer, id),
+            Err(e) => {
+                let peer = ShowPeer(peer);
+                warn!(%peer, error = %e, "cannot hand the connection to a worker");
+            }
         }
     }
 
     /// Gives an admitted connection to the least-loaded worker.
-    fn hand_over(&self, stream: job::Accepted, peer: SocketAddr, id: u64) {
+    fn hand_over(&self, stream: job::Accepted, peer: Option<SocketAddr>, id: u64) {
         let Some((index, worker)) = self
             .workers
             .iter()
@@ -188,13 +161,6 @@ enum Registered {
     Tcp(TcpListener),
     #[cfg(unix)]
     Unix(tokio::net::UnixListener),
-}
-
-/// An accepted connection, before the limit check.
-enum Incoming {
-    Tcp(tokio::net::TcpStream, SocketAddr),
-    #[cfg(unix)]
-    Unix(tokio::net::UnixStream),
 }
 
 impl Registered {

@@ -22,7 +22,7 @@ use crate::error::ServeError;
 
 /// How long an admin request may take to arrive (a scraper or health checker that connects and
 /// says nothing must not hold a task forever).
-pub const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The running endpoint: stopped (and joined) by [`Admin::stop`].
 pub(super) struct Admin {

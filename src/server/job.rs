@@ -17,8 +17,36 @@ pub(super) enum Accepted {
 pub(super) struct Job {
     /// The accepted socket.
     pub(super) stream: Accepted,
-    /// The remote address `accept` reported (unspecified for a unix socket).
-    pub(super) peer: SocketAddr,
+    /// The remote address `accept` reported (`None` for a unix socket, which has none).
+    pub(super) peer: Option<SocketAddr>,
     /// The connection's id, unique within the server.
     pub(super) id: u64,
+}
+
+/// A connection as `accept` returned it, registered with the acceptor's runtime, before the
+/// limit check: either handed to a worker ([`Incoming::into_accepted`]) or refused.
+pub(super) enum Incoming {
+    Tcp(tokio::net::TcpStream, SocketAddr),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+}
+
+impl Incoming {
+    /// The peer's address (`None` for a unix socket).
+    pub(super) fn peer(&self) -> Option<SocketAddr> {
+        match self {
+            Incoming::Tcp(_, peer) => Some(*peer),
+            #[cfg(unix)]
+            Incoming::Unix(_) => None,
+        }
+    }
+
+    /// Deregisters the socket from the acceptor's runtime, for a worker to register it again.
+    pub(super) fn into_accepted(self) -> std::io::Result<Accepted> {
+        match self {
+            Incoming::Tcp(stream, _) => stream.into_std().map(Accepted::Tcp),
+            #[cfg(unix)]
+            Incoming::Unix(stream) => stream.into_std().map(Accepted::Unix),
+        }
+    }
 }

@@ -86,9 +86,12 @@ impl Scrape {
                 if let Some(n) = scrape.workers.get_mut(info.worker) {
                     *n += 1;
                 }
-                scrape
-                    .connections
-                    .push((info.id, info.peer.to_string(), info.worker, s.calls_in));
+                scrape.connections.push((
+                    info.id,
+                    crate::addr::ShowPeer(info.peer).to_string(),
+                    info.worker,
+                    s.calls_in,
+                ));
             }
         }
         scrape

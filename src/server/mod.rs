@@ -12,18 +12,21 @@
 //!                                                             └─ RpcSystem(bootstrap from factory)
 //! ```
 //!
-//! Start one with [`Server::bind`] or [`Server::start`] (or the shorthands [`spawn`],
-//! [`spawn_with`]); configure it with [`Options`]; stop it with [`ServerHandle::shutdown`].
+//! Start one with [`Server::bind`] (an address: `HOST:PORT` or `unix:PATH`) or
+//! [`Server::start`] (a listener you bound yourself); configure it with [`Options`]; stop it
+//! with [`ServerHandle::shutdown`].
 
 mod acceptor;
 #[cfg(feature = "admin")]
 mod admin;
+mod cidr;
 mod connection;
 mod handle;
 mod job;
 #[cfg(feature = "admin")]
 mod metrics;
 mod options;
+#[cfg(feature = "proxy-protocol")]
 mod proxy_protocol;
 mod ratelimit;
 mod reject;
@@ -46,35 +49,35 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
-#[cfg(feature = "admin")]
-pub use admin::ADMIN_REQUEST_TIMEOUT;
+pub use cidr::{Cidr, CidrError};
 pub use handle::{ServerHandle, ShutdownTrigger};
+use options::SHUTDOWN_DISCONNECT_GRACE;
 pub use options::{
     Options, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_LISTEN_BACKLOG,
     DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT,
-    SHUTDOWN_DISCONNECT_GRACE, UNFINISHED_PER_CALL_IN_FLIGHT,
 };
-pub use proxy_protocol::{Cidr, CidrError, ProxyError, ProxyProtocol, V1_MAX_BYTES, V2_MAX_BYTES};
-pub use ratelimit::LOG_WINDOW;
+#[cfg(feature = "proxy-protocol")]
+pub use proxy_protocol::{ProxyError, ProxyProtocol};
 #[doc(hidden)]
 pub use stream::serve_stream;
 pub use totals::RefusalStats;
 #[cfg(unix)]
-pub use unix::{PeerCredentials, UNIX_PREFIX};
+pub use unix::PeerCredentials;
 
+use crate::addr::UNIX_PREFIX;
 use crate::error::ServeError;
 use crate::instrument::{ConnectionStats, Counters};
 
 /// How long the accept loop pauses after a failed `accept` (e.g. `EMFILE`, out of file
 /// descriptors) before trying again. Long enough not to spin on a persistent error, short enough
 /// that a transient one costs little; the same figure tokio's and mini-redis's loops use.
-pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Refusals (over the connection limit) that may be in progress at once, each telling its peer
 /// why and lingering up to a second; beyond this a refused connection is reset at once, so a
 /// flood of connections cannot make the acceptor hold more sockets or do more TLS handshakes
 /// than this.
-pub const MAX_REFUSALS_IN_PROGRESS: usize = 64;
+const MAX_REFUSALS_IN_PROGRESS: usize = 64;
 
 /// The bootstrap factory, shared by every worker.
 pub(crate) type Factory = Arc<dyn Fn(&ConnectionInfo) -> capnp::capability::Client + Send + Sync>;
@@ -83,7 +86,7 @@ pub(crate) type Factory = Arc<dyn Fn(&ConnectionInfo) -> capnp::capability::Clie
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
     id: u64,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     proxy: Option<SocketAddr>,
     worker: usize,
     tls: bool,
@@ -96,7 +99,7 @@ pub struct ConnectionInfo {
 }
 
 impl ConnectionInfo {
-    fn new(id: u64, peer: SocketAddr, worker: usize) -> Self {
+    fn new(id: u64, peer: Option<SocketAddr>, worker: usize) -> Self {
         ConnectionInfo {
             id,
             peer,
@@ -129,11 +132,11 @@ impl ConnectionInfo {
         self.id
     }
 
-    /// The remote address of the peer: with [`Options::with_proxy_protocol`], the client's
-    /// address as the trusted proxy's header gave it, else the socket's peer; the unspecified
-    /// address (`0.0.0.0:0`) for a unix socket connection, whose peer is known by
+    /// The remote address of the peer: behind a trusted proxy (the PROXY protocol), the
+    /// client's address as the proxy's header gave it, else the socket's peer. `None` for a unix
+    /// socket connection, which has no address: its peer is known by
     /// [`ConnectionInfo::peer_credentials`] instead.
-    pub fn peer(&self) -> SocketAddr {
+    pub fn peer(&self) -> Option<SocketAddr> {
         self.peer
     }
 
@@ -150,16 +153,17 @@ impl ConnectionInfo {
         self.peer_credentials
     }
 
-    /// The address of the proxy the connection came through ([`Options::with_proxy_protocol`]),
-    /// `None` for a direct connection.
+    /// The address of the proxy the connection came through (the PROXY protocol, feature
+    /// `proxy-protocol`), `None` for a direct connection.
     pub fn proxy(&self) -> Option<SocketAddr> {
         self.proxy
     }
 
+    #[cfg(feature = "proxy-protocol")]
     fn set_proxied(&mut self, client: SocketAddr) {
-        if client != self.peer {
-            self.proxy = Some(self.peer);
-            self.peer = client;
+        if Some(client) != self.peer {
+            self.proxy = self.peer;
+            self.peer = Some(client);
         }
     }
 
@@ -199,7 +203,7 @@ pub struct ServerStats {
     pub closed: u64,
     /// Connections closed for the peer's misbehaviour: silent past the handshake or idle
     /// timeout, the wrong protocol, a failed TLS handshake, a broken or over-limit message.
-    /// Each is counted here; the log shows them at a bounded rate ([`LOG_WINDOW`]).
+    /// Each is counted here; the log shows them at a bounded rate (one line per kind per second, then a summary).
     pub peer_errors: u64,
 }
 
@@ -208,8 +212,8 @@ pub struct ServerStats {
 pub struct ConnectionSnapshot {
     /// See [`ConnectionInfo::id`].
     pub id: u64,
-    /// See [`ConnectionInfo::peer`].
-    pub peer: SocketAddr,
+    /// See [`ConnectionInfo::peer`] (`None` for a unix socket connection).
+    pub peer: Option<SocketAddr>,
     /// See [`ConnectionInfo::worker`].
     pub worker: usize,
     /// Traffic so far.
@@ -281,14 +285,15 @@ impl Server {
     /// refused there, the file's permissions and the peer credentials do that job).
     ///
     /// # Errors
-    /// As [`bind`] and [`Server::start`]; for `unix:` also when the path is in use by a live
-    /// server or is not a socket.
+    /// [`ServeError::Bind`] when the address does not parse or cannot be bound (for `unix:`
+    /// also when the path is in use by a live server or is not a socket); otherwise as
+    /// [`Server::start`].
     pub fn bind<F>(addr: &str, options: Options, bootstrap: F) -> Result<ServerHandle, ServeError>
     where
         F: Fn(&ConnectionInfo) -> capnp::capability::Client + Send + Sync + 'static,
     {
         #[cfg(unix)]
-        if let Some(path) = unix::path_of(addr) {
+        if let Some(path) = crate::addr::unix_path(addr) {
             #[cfg(feature = "tls")]
             if options.tls.is_some() {
                 return Err(ServeError::Bind {
@@ -304,7 +309,7 @@ impl Server {
             let listener = Listener::Unix(listener, path.to_path_buf());
             return Server::launch(listener, options, Arc::new(bootstrap));
         }
-        Server::start(bind(addr)?, options, bootstrap)
+        Server::start(bind_tcp(addr)?, options, bootstrap)
     }
 
     /// Starts serving on a listener the caller owns (std or tokio): an acceptor thread and
@@ -436,38 +441,9 @@ impl IntoStdListener for TcpListener {
 }
 
 /// Binds a TCP listener on `addr` (e.g. `127.0.0.1:0` for any free port).
-///
-/// # Errors
-/// [`ServeError::Bind`] when the address does not parse or cannot be bound.
-pub fn bind(addr: &str) -> Result<std::net::TcpListener, ServeError> {
+fn bind_tcp(addr: &str) -> Result<std::net::TcpListener, ServeError> {
     std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind {
         addr: addr.to_string(),
         source,
     })
-}
-
-/// [`Server::start`] with default [`Options`]: plain TCP, one worker per core.
-///
-/// # Errors
-/// As [`Server::start`].
-pub fn spawn<F>(listener: std::net::TcpListener, bootstrap: F) -> Result<ServerHandle, ServeError>
-where
-    F: Fn(&ConnectionInfo) -> capnp::capability::Client + Send + Sync + 'static,
-{
-    Server::start(listener, Options::default(), bootstrap)
-}
-
-/// [`Server::start`] on a std listener.
-///
-/// # Errors
-/// As [`Server::start`].
-pub fn spawn_with<F>(
-    listener: std::net::TcpListener,
-    options: Options,
-    bootstrap: F,
-) -> Result<ServerHandle, ServeError>
-where
-    F: Fn(&ConnectionInfo) -> capnp::capability::Client + Send + Sync + 'static,
-{
-    Server::start(listener, options, bootstrap)
 }

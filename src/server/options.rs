@@ -33,7 +33,7 @@ pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 1024;
 
 /// Questions (calls, bootstraps) a peer may leave without `Finish`, per call it may have in
 /// flight: with the defaults 8,192 answer-table entries ≈ 20 MB (2.4 KB each, measured).
-pub const UNFINISHED_PER_CALL_IN_FLIGHT: usize = 8;
+pub(crate) const UNFINISHED_PER_CALL_IN_FLIGHT: usize = 8;
 
 /// Default for [`Options::with_read_timeout`]: a 64 MiB message (the default size limit) still
 /// arrives within it at 10 Mbit/s; a peer that stalls mid-message holds its buffer no longer.
@@ -41,7 +41,7 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a connection may take to close gracefully once told to (at shutdown, idle timeout)
 /// before it is dropped.
-pub const SHUTDOWN_DISCONNECT_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const SHUTDOWN_DISCONNECT_GRACE: Duration = Duration::from_secs(1);
 
 /// How a server runs: workers, TLS, limits, timeouts, hooks. Every setter documents its default.
 #[derive(Clone)]
@@ -57,6 +57,7 @@ pub struct Options {
     pub(crate) redact: Option<Redactor>,
     pub(crate) thread_name: String,
     pub(crate) stream_window: usize,
+    #[cfg(feature = "proxy-protocol")]
     pub(crate) proxy_protocol: Option<super::ProxyProtocol>,
     #[cfg(feature = "admin")]
     pub(crate) admin: Option<std::net::SocketAddr>,
@@ -82,7 +83,6 @@ impl std::fmt::Debug for Options {
             .field("nesting_limit", &self.reader_options.nesting_limit)
             .field("redaction", &self.redact.is_some())
             .field("stream_window", &self.stream_window)
-            .field("proxy_protocol", &self.proxy_protocol)
             .field("listen_backlog", &self.listen_backlog)
             .field("max_calls_in_flight", &self.max_calls_in_flight)
             .field("read_timeout", &self.read_timeout)
@@ -104,6 +104,7 @@ impl Default for Options {
             redact: None,
             thread_name: "windlass".to_string(),
             stream_window: crate::transport::DEFAULT_STREAM_WINDOW,
+            #[cfg(feature = "proxy-protocol")]
             proxy_protocol: None,
             #[cfg(feature = "admin")]
             admin: None,
@@ -115,6 +116,15 @@ impl Default for Options {
 }
 
 impl Options {
+    /// The server side's network setup: these options' reader limits and stream window.
+    pub(crate) fn network_config(&self) -> crate::transport::Config {
+        crate::transport::Config {
+            side: capnp_rpc::rpc_twoparty_capnp::Side::Server,
+            reader_options: self.reader_options,
+            stream_window: self.stream_window,
+        }
+    }
+
     /// The defaults: plain TCP, one worker per core, [`DEFAULT_MAX_CONNECTIONS`],
     /// [`DEFAULT_HANDSHAKE_TIMEOUT`], no idle timeout, [`DEFAULT_DRAIN_TIMEOUT`], capnp's
     /// default reader limits (64 MiB traversal, nesting 64), errors passed through unchanged.
@@ -173,7 +183,7 @@ impl Options {
 
     /// capnp's limits for reading peers' messages (traversal limit in words, nesting limit).
     /// The traversal limit is the largest message a peer may send (checked on its header); each
-    /// message is then read with a traversal budget of [`crate::TRAVERSALS_PER_MESSAGE`] times
+    /// message is then read with a traversal budget of 4 times
     /// that, since capnp-rpc and the method each read a call's parameters.
     /// Default: `ReaderOptions::new()` (8 Mi words = 64 MiB, nesting 64).
     pub fn with_reader_options(mut self, options: ReaderOptions) -> Self {
@@ -218,7 +228,7 @@ impl Options {
     /// Calls (and bootstraps) one connection may have unanswered. At the limit the server
     /// stops reading that connection until an answer goes out — TCP backpressure, nothing is
     /// refused, other connections are unaffected. A peer may also leave at most
-    /// [`UNFINISHED_PER_CALL_IN_FLIGHT`] times this many questions without `Finish`; beyond that
+    /// 8 times this many questions without `Finish`; beyond that
     /// its connection is aborted with `Overloaded`. (Like C++ capnp's `setFlowLimit`: a service
     /// whose calls all wait on callbacks into the calling peer can stall at the limit.) Values
     /// below 1 mean 1. Default: [`DEFAULT_MAX_CALLS_IN_FLIGHT`].
@@ -270,6 +280,8 @@ impl Options {
     /// logged and counted ([`super::ServerHandle::refusals`]). Then
     /// [`super::ConnectionInfo::peer`] is the client's address. Works with TLS (the header
     /// comes before the TLS handshake). Default: off (the socket's peer is the client).
+    /// Feature `proxy-protocol`.
+    #[cfg(feature = "proxy-protocol")]
     pub fn with_proxy_protocol(mut self, proxy_protocol: super::ProxyProtocol) -> Self {
         self.proxy_protocol = Some(proxy_protocol);
         self

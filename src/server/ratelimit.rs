@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// How often each kind of event may be logged.
-pub const LOG_WINDOW: Duration = Duration::from_secs(1);
+pub(crate) const LOG_WINDOW: Duration = Duration::from_secs(1);
 
 /// One kind of event's log budget; shared by every thread of a server.
 #[derive(Debug)]

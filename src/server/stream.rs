@@ -7,8 +7,9 @@ use std::sync::Arc;
 use capnp_rpc::RpcSystem;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{connection, Options};
+use super::Options;
 use crate::instrument::Watch;
+use crate::transport;
 
 /// Runs one server connection over `stream` with `options`' limits (message size, flow limit,
 /// read timeout, error redaction, stream window) and `bootstrap`, until the peer leaves or breaks the
@@ -28,6 +29,6 @@ where
     let watch = Watch::new(Arc::default(), options.redact.clone());
     watch.questions.set_limits(options.flow_limits());
     let (reader, writer) = tokio::io::split(stream);
-    let network = connection::network(reader, writer, options, watch);
+    let network = transport::network(reader, writer, options.network_config(), watch);
     RpcSystem::new(network, Some(bootstrap)).await
 }

@@ -16,13 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::ServeError;
 
-/// The prefix that makes an address a unix socket path.
-pub const UNIX_PREFIX: &str = "unix:";
-
-/// The path of a `unix:PATH` address, if it is one.
-pub(crate) fn path_of(addr: &str) -> Option<&Path> {
-    addr.strip_prefix(UNIX_PREFIX).map(Path::new)
-}
+use crate::addr::UNIX_PREFIX;
 
 /// What the kernel says about the process at the other end of a unix socket connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,11 +127,5 @@ mod tests {
         assert!(err.to_string().contains("not a socket"), "{err}");
         assert_eq!(std::fs::read(&plain).expect("still there"), b"data");
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn unix_addresses_are_recognised() {
-        assert_eq!(path_of("unix:/run/x.sock"), Some(Path::new("/run/x.sock")));
-        assert_eq!(path_of("127.0.0.1:4000"), None);
     }
 }

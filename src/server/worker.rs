@@ -1,6 +1,7 @@
 //! A worker thread: a current-thread tokio runtime with a `LocalSet`, owning the connections the
 //! acceptor hands it.
 
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread;
@@ -11,6 +12,7 @@ use tracing::{debug, info_span, Instrument};
 
 use super::job::Job;
 use super::{connection, Factory, Options, Phase, Shared};
+use crate::addr::ShowPeer;
 use crate::error::ServeError;
 
 /// The acceptor's view of a worker: where to send connections and how many it has.
@@ -53,21 +55,22 @@ async fn run(
     shared: Arc<Shared>,
 ) {
     let mut phase = shared.phase.subscribe();
+    let ctx = Rc::new(connection::Context {
+        worker: index,
+        options,
+        factory,
+        shared: shared.clone(),
+        load: load.clone(),
+    });
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             _ = phase.wait_for(|p| *p != Phase::Running) => break,
             job = rx.recv() => match job {
                 Some(job) => {
-                    let span = info_span!("conn", conn_id = job.id, peer = %job.peer, worker = index, proxy = tracing::field::Empty);
-                    let task = connection::serve(
-                        job,
-                        index,
-                        options.clone(),
-                        factory.clone(),
-                        shared.clone(),
-                        load.clone(),
-                    );
+                    let peer = ShowPeer(job.peer);
+                    let span = info_span!("conn", conn_id = job.id, %peer, worker = index, proxy = tracing::field::Empty);
+                    let task = connection::serve(job, ctx.clone());
                     connections.spawn_local(task.instrument(span));
                 }
                 None => break,

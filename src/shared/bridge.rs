@@ -20,8 +20,8 @@ use tokio::io::DuplexStream;
 use super::home::{Home, Job, Link, Owner};
 use super::Handle;
 use crate::instrument::{Counters, Watch};
-use crate::rpc;
 use crate::schemas::shared_capnp::registry;
+use crate::transport;
 
 /// Bytes the in-memory pipe between two threads buffers in each direction before the writer
 /// waits for the reader: large enough that a burst of pipelined calls is written at once, small
@@ -57,7 +57,8 @@ fn link(home: &Rc<Home>, owner: &Owner) -> registry::Client {
     let _ = owner.send(serve);
 
     let (reader, writer) = tokio::io::split(near);
-    let network = rpc::network(reader, writer, Side::Client, options(), watch());
+    let config = transport::Config::new(Side::Client, options());
+    let network = transport::network(reader, writer, config, watch());
     let mut system = RpcSystem::new(network, None);
     let registry: registry::Client = system.bootstrap(Side::Server);
     let alive = Rc::new(Cell::new(true));
@@ -79,7 +80,8 @@ fn link(home: &Rc<Home>, owner: &Owner) -> registry::Client {
 /// The owner's end of a new bridge: serves this home's registry over `far`.
 fn serve_far_end(home: &Rc<Home>, far: DuplexStream) {
     let (reader, writer) = tokio::io::split(far);
-    let network = rpc::network(reader, writer, Side::Server, options(), watch());
+    let config = transport::Config::new(Side::Server, options());
+    let network = transport::network(reader, writer, config, watch());
     let registry: registry::Client = capnp_rpc::new_client(Registry {
         home: Rc::downgrade(home),
     });

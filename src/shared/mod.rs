@@ -22,7 +22,7 @@
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), windlass::Error> {
-//! use windlass::calculator::{self, Calculator};
+//! use windlass_calculator::{self as calculator, Calculator};
 //! use windlass::server::{ConnectionInfo, Options, Server};
 //! use windlass::{HomeThread, Shared};
 //!

@@ -11,9 +11,11 @@
 //! TLS 1.3 and 1.2 are accepted by default; `tls13_only()` on either builder refuses 1.2.
 //! Whatever weakens verification is named `insecure_*` and is absent from the CLI.
 //!
-//! The development certificates in `certs/` are embedded in [`dev`] for the demo and tests.
+//! The development certificates in `certs/` are embedded in `dev` (feature `dev-certs`, off by
+//! default) for the demo, examples and tests; a production build cannot link their keys.
 
 mod client;
+#[cfg(feature = "dev-certs")]
 pub mod dev;
 mod pem;
 mod server;

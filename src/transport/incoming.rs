@@ -166,7 +166,7 @@ impl capnp_rpc::IncomingMessage for Incoming {
 /// of pointers aimed at the same words (an amplification attack) can cost to read: at most this
 /// many times its size. `tests/runtime.rs` sends every call size up to a small limit and checks
 /// each is either served or refused as too large.
-pub const TRAVERSALS_PER_MESSAGE: usize = 4;
+pub(crate) const TRAVERSALS_PER_MESSAGE: usize = 4;
 
 /// The limits incoming messages are decoded with, from the `ReaderOptions` a server or client
 /// was configured with: the traversal limit is the largest message (in words), checked on the

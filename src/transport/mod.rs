@@ -45,7 +45,6 @@ use crate::instrument::{Counted, Watch};
 
 mod flow;
 pub use flow::DEFAULT_STREAM_WINDOW;
-pub use incoming::TRAVERSALS_PER_MESSAGE;
 mod incoming;
 mod outbox;
 #[cfg(test)]
@@ -53,6 +52,42 @@ mod testing;
 
 use incoming::Input;
 use outbox::{Outbox, Outgoing};
+
+/// How one connection's network is set up: which side it is, the limits on incoming messages
+/// (traversal limit = largest message, nesting limit) and each stream's flow-control window
+/// in bytes (see [`flow`]). Servers build it from their `Options`, clients from their
+/// `Connector`, the in-process bridge from its own constants.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Config {
+    pub(crate) side: Side,
+    pub(crate) reader_options: ReaderOptions,
+    pub(crate) stream_window: usize,
+}
+
+impl Config {
+    /// `side` with these reader options and the default stream window.
+    pub(crate) fn new(side: Side, reader_options: ReaderOptions) -> Self {
+        Config {
+            side,
+            reader_options,
+            stream_window: DEFAULT_STREAM_WINDOW,
+        }
+    }
+}
+
+/// The two-party `VatNetwork` of one connection over its read and write halves (batched
+/// writes, zero-copy reads, every message shown to `watch`), boxed for
+/// [`capnp_rpc::RpcSystem::new`].
+pub(crate) fn network<R, W>(reader: R, writer: W, config: Config, watch: Rc<Watch>) -> BoxedNetwork
+where
+    R: AsyncRead + Unpin + 'static,
+    W: AsyncWrite + Unpin + 'static,
+{
+    Box::new(Network::new(reader, writer, config, watch))
+}
+
+/// A boxed two-party network, ready for [`capnp_rpc::RpcSystem::new`].
+pub(crate) type BoxedNetwork = Box<dyn capnp_rpc::VatNetwork<VatId>>;
 
 /// The two-party network of one connection, for [`capnp_rpc::RpcSystem::new`].
 pub(crate) struct Network<R: AsyncRead + Unpin + 'static> {
@@ -66,34 +101,26 @@ pub(crate) struct Network<R: AsyncRead + Unpin + 'static> {
 }
 
 impl<R: AsyncRead + Unpin + 'static> Network<R> {
-    /// A network over one connection's two stream halves. `options` bounds incoming messages
-    /// (traversal limit = largest message, nesting limit); `watch` sees every message;
-    /// `stream_window` is each stream's flow-control window in bytes (see [`flow`]).
-    pub(crate) fn new<W>(
-        reader: R,
-        writer: W,
-        side: Side,
-        options: ReaderOptions,
-        watch: Rc<Watch>,
-        stream_window: usize,
-    ) -> Self
+    /// A network over one connection's two stream halves, set up by `config`; `watch` sees
+    /// every message.
+    pub(crate) fn new<W>(reader: R, writer: W, config: Config, watch: Rc<Watch>) -> Self
     where
         W: AsyncWrite + Unpin + 'static,
     {
         let outbox = Rc::new(Outbox::default());
         let writer = Counted::new(writer, watch.counters.clone());
         let inner = Rc::new(Inner {
-            input: incoming::input(reader, options, &watch),
+            input: incoming::input(reader, config.reader_options, &watch),
             outbox: outbox.clone(),
-            side: other(side),
+            side: other(config.side),
             watch,
-            stream_window,
+            stream_window: config.stream_window,
         });
         let driver = Promise::from_future(outbox::write_loop(writer, outbox));
         Network {
             weak: Rc::downgrade(&inner),
             connection: Some(Connection { inner }),
-            side,
+            side: config.side,
             driver: Some(driver),
         }
     }

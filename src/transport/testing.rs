@@ -59,14 +59,8 @@ pub(super) fn network(
         writes: writes.clone(),
     };
     let watch = Watch::new(Default::default(), None);
-    let network = Network::new(
-        reader,
-        writer,
-        Side::Client,
-        options,
-        watch.clone(),
-        super::DEFAULT_STREAM_WINDOW,
-    );
+    let config = super::Config::new(Side::Client, options);
+    let network = Network::new(reader, writer, config, watch.clone());
     (network, theirs, writes, watch)
 }
 

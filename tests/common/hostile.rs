@@ -7,14 +7,13 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use windlass::calculator;
 use windlass::capnp_rpc::rpc_capnp::{exception, message};
 use windlass::server::{Options, ServerHandle};
+use windlass_calculator as calculator;
 
 /// A Calculator server with `options`, one worker so attacks and good calls share it.
 pub fn server(options: Options) -> ServerHandle {
-    let listener = windlass::server::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    windlass::server::spawn_with(listener, options.with_workers(1), |_| {
+    windlass::Server::bind("127.0.0.1:0", options.with_workers(1), |_| {
         calculator::new_client().client
     })
     .expect("spawn")

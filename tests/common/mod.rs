@@ -14,15 +14,17 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use windlass::calculator::{self, Calculator};
 use windlass::client::Connection;
-use windlass::schemas::calculator_capnp::calculator::function;
 use windlass::server::ServerHandle;
+use windlass_calculator::calculator_capnp::calculator::function;
+use windlass_calculator::{self as calculator, Calculator};
 
 /// A Calculator server on 127.0.0.1 on a free port, on its own thread.
 pub fn calculator_server() -> ServerHandle {
-    let listener = windlass::server::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    windlass::server::spawn(listener, |_| calculator::new_client().client).expect("spawn server")
+    windlass::Server::bind("127.0.0.1:0", windlass::server::Options::new(), |_| {
+        calculator::new_client().client
+    })
+    .expect("spawn server")
 }
 
 /// An address on 127.0.0.1 that refuses connections: the returned socket holds the port (bound,

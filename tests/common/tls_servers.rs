@@ -3,17 +3,16 @@
 
 use std::sync::{Arc, Mutex};
 
-use windlass::calculator;
 use windlass::server::{ConnectionInfo, Options, ServerHandle};
 use windlass::tls::{self, ClientAuth};
+use windlass_calculator as calculator;
 
 /// A Calculator server with `options`, recording the client certificate subject (or "none")
 /// the bootstrap factory saw for each connection.
 pub fn server(options: Options) -> (ServerHandle, Arc<Mutex<Vec<String>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
-    let listener = windlass::server::bind("127.0.0.1:0").expect("bind");
-    let handle = windlass::server::spawn_with(listener, options, move |info: &ConnectionInfo| {
+    let handle = windlass::Server::bind("127.0.0.1:0", options, move |info: &ConnectionInfo| {
         let subject = info
             .peer_certificate()
             .map_or_else(|| "none".to_string(), |cert| cert.subject().to_string());

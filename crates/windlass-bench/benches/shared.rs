@@ -20,11 +20,11 @@
 
 use std::time::{Duration, Instant};
 
-use windlass::calculator;
-use windlass::schemas::calculator_capnp::calculator::function;
 use windlass::server::{ConnectionInfo, Options, Server};
 use windlass::{HomeThread, Shared};
 use windlass_bench::CpuProbe;
+use windlass_calculator as calculator;
+use windlass_calculator::calculator_capnp::calculator::function;
 
 /// Calls in flight at once in the concurrent shape.
 const CONCURRENCY: usize = 64;

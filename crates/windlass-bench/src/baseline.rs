@@ -16,8 +16,8 @@ use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 use super::load::{histogram, record, Budget};
 use super::pin::warn_unpinned;
 use super::{BenchError, CpuProbe, Mode, Percentiles, Placement, Plan, Report, Target};
-use windlass::calculator;
 use windlass::client::Connector;
+use windlass_calculator as calculator;
 
 fn io_error(what: &str) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
     move |source| BenchError::Io {

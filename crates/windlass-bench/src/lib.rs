@@ -53,9 +53,9 @@ pub use pin::{cpu_list, CpuSplit, ParsePinningError, Pinning, Placement};
 pub use python::PythonServer;
 pub use report::{Percentiles, Report};
 
-use windlass::calculator;
 use windlass::client::{Connection, Connector};
 use windlass::server::{ConnectionInfo, Options, ServerHandle};
+use windlass_calculator as calculator;
 
 /// Operations per run when the caller sets no other bound: large enough that `--secs` is what
 /// normally ends a run, small enough that a mistaken run ends on its own.
@@ -361,7 +361,11 @@ impl InProcessServer {
         let mut options = Options::new()
             .with_workers(workers.max(1))
             .with_thread_name(THREAD_PREFIX);
-        let listener = windlass::server::bind("127.0.0.1:0")?;
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| BenchError::Io {
+                what: "binding the benchmark server to 127.0.0.1:0".into(),
+                source,
+            })?;
         let addr = listener.local_addr().map_err(|source| BenchError::Io {
             what: "reading the benchmark server's address".into(),
             source,

@@ -12,9 +12,9 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
 
 use super::{BenchError, Mode};
-use windlass::calculator::{Calculator, Operator};
 use windlass::client::Connection;
-use windlass::schemas::calculator_capnp::calculator::{expression, function, value};
+use windlass_calculator::calculator_capnp::calculator::{expression, function, value};
+use windlass_calculator::{Calculator, Operator};
 
 /// When a run stops: at the deadline or after `remaining` operations, whichever comes first.
 pub(crate) struct Budget {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use capnp::Error;
 
-use windlass::calculator::{self, Calculator, Operator, Operators};
-use windlass::schemas::calculator_capnp::calculator::{evaluate_params, evaluate_results};
+use windlass_calculator::calculator_capnp::calculator::{evaluate_params, evaluate_results};
+use windlass_calculator::{self as calculator, Calculator, Operator, Operators};
 
 type EvaluateRequest = capnp::capability::Request<evaluate_params::Owned, evaluate_results::Owned>;
 

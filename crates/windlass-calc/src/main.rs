@@ -16,9 +16,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tokio::task::LocalSet;
 use tracing_subscriber::EnvFilter;
-use windlass::calculator;
 use windlass::client::{Connection, Connector};
 use windlass::server::{ConnectionInfo, Options};
+use windlass_calculator as calculator;
 
 use units::{parse_duration, parse_host_port, parse_size, parse_workers};
 
@@ -301,7 +301,7 @@ async fn serve(
     // (before registration, SIGINT/SIGTERM would kill the process outright).
     let signals = ShutdownSignals::install();
     let bootstrap = |info: &ConnectionInfo| {
-        tracing::info!(client = %info.peer(), proxy = ?info.proxy(), "bootstrap");
+        tracing::info!(client = ?info.peer(), proxy = ?info.proxy(), "bootstrap");
         calculator::new_client().client
     };
     let server = windlass::Server::bind(listen, options, bootstrap)?;
@@ -405,15 +405,23 @@ async fn demo(
         let connector = client.connector()?;
         (connector.connect().await?, "as configured")
     } else {
-        let listener = windlass::server::bind("127.0.0.1:0")?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| {
+            windlass::ServeError::Bind {
+                addr: "127.0.0.1:0".into(),
+                source,
+            }
+        })?;
         let (options, connector, transport) = in_process(listener.local_addr(), &client, plain)?;
-        let handle = windlass::server::spawn_with(listener, options, |_: &ConnectionInfo| {
+        let handle = windlass::Server::start(listener, options, |_: &ConnectionInfo| {
             calculator::new_client().client
         })?;
         server = Some(handle);
         (connector.connect().await?, transport)
     };
-    println!("windlass demo: Calculator at {} ({transport})", conn.peer());
+    let peer = conn
+        .peer()
+        .map_or_else(|| "a unix socket".to_string(), |a| a.to_string());
+    println!("windlass demo: Calculator at {peer} ({transport})");
     let checks = run_checks(&conn, client.timeout).await;
     conn.close().await?;
     if let Some(server) = server {

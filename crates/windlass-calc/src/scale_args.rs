@@ -9,10 +9,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use windlass::calculator;
 use windlass::client::{Backoff, Reconnecting};
 use windlass::server::{Cidr, Options, ProxyProtocol};
 use windlass::Connector;
+use windlass_calculator as calculator;
 
 use crate::units::{parse_duration, parse_host_port};
 
@@ -174,6 +174,7 @@ async fn client(id: u32, args: Rc<Load>, deadline: Instant) -> Report {
     let conn: Reconnecting<calculator::Calculator> = Reconnecting::new(connector, backoff)
         .on_connect(move |addr| {
             seen.borrow_mut().connects += 1;
+            let addr = addr.map_or_else(|| "a unix socket".to_string(), |a| a.to_string());
             eprintln!("client {id} connected to {addr}");
         });
     let mut seq = 0u64;

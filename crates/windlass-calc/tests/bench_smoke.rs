@@ -151,9 +151,10 @@ fn tls_and_two_workers_run() {
 
 #[test]
 fn an_external_server_is_measured_with_its_process_cpu() {
-    let listener = windlass::server::bind("127.0.0.1:0").expect("bind");
-    let server = windlass::server::spawn(listener, |_| windlass::calculator::new_client().client)
-        .expect("server");
+    let server = windlass::Server::bind("127.0.0.1:0", windlass::server::Options::new(), |_| {
+        windlass_calculator::new_client().client
+    })
+    .expect("server");
     let addr = server.local_addr().to_string();
     let pid = std::process::id().to_string();
     let lines = json_lines(&["seq", "--connect", &addr, "--pid", &pid]);

@@ -26,10 +26,10 @@ fn every_demo_check_passes() {
 mod tls {
     use super::common::run_local;
     use super::common::tls_servers::{mtls_server, server};
-    use windlass::calculator::Calculator;
     use windlass::client::Connector;
     use windlass::server::Options;
     use windlass::tls::{self, ClientAuth, ClientTls};
+    use windlass_calculator::Calculator;
 
     async fn connect(
         addr: &str,

@@ -9,8 +9,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use common::{eval, gated_call, run_local};
-use windlass::calculator::Calculator;
 use windlass::client::{Backoff, Connector, Reconnecting};
+use windlass_calculator::Calculator;
 
 const BOUND: Duration = Duration::from_secs(10);
 

@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! let request = windlass_schema::SchemaCompiler::new()
-//!     .file("schemas/calculator.capnp")
+//!     .file("crates/windlass-calculator/schemas/calculator.capnp")
 //!     .src_prefix("schemas")
 //!     .compile_to_bytes()
 //!     .expect("schema compiles");

@@ -29,8 +29,8 @@ fn corpus() -> Vec<Case> {
     let repo = root.join("../..");
     let mut cases = vec![
         Case {
-            file: repo.join("schemas/calculator.capnp"),
-            prefix: repo.join("schemas"),
+            file: repo.join("crates/windlass-calculator/schemas/calculator.capnp"),
+            prefix: repo.join("crates/windlass-calculator/schemas"),
             imports: vec![],
         },
         Case {

@@ -12,9 +12,10 @@ import sys
 import capnp
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
-# The calculator's schema is the library's; the address book's belongs to its example crate.
+# Each schema belongs to its crate: the Calculator's to windlass-calculator, the address book's
+# to the example's model crate.
 SCHEMAS = {
-    "calculator.capnp": ROOT / "schemas" / "calculator.capnp",
+    "calculator.capnp": ROOT / "crates" / "windlass-calculator" / "schemas" / "calculator.capnp",
     "addressbook.capnp": ROOT / "crates" / "windlass-addressbook" / "schemas" / "addressbook.capnp",
 }
 

@@ -323,7 +323,7 @@ fn windlass_library_client_against_a_pycapnp_server() {
         let conn = windlass::client::connect(&addr)
             .await
             .expect("connect to the pycapnp server");
-        let calc: windlass::calculator::Calculator = conn.bootstrap();
+        let calc: windlass_calculator::Calculator = conn.bootstrap();
 
         let mut request = calc.evaluate_request();
         request.get().init_expression().set_parameter(0);
@@ -345,7 +345,7 @@ fn windlass_library_client_against_a_pycapnp_server() {
         let mut operator = calc.get_operator_request();
         operator
             .get()
-            .set_op(windlass::calculator::Operator::Subtract);
+            .set_op(windlass_calculator::Operator::Subtract);
         let subtract = operator.send().pipeline.get_func();
         let mut define = calc.def_function_request();
         define
@@ -375,9 +375,9 @@ fn windlass_library_client_against_a_pycapnp_server() {
         }
 
         let burst = (0..100u32).map(|i| {
-            let expr = windlass::calculator::parse(&format!("{i} * 3 + 1")).expect("parses");
+            let expr = windlass_calculator::parse(&format!("{i} * 3 + 1")).expect("parses");
             let calc = calc.clone();
-            async move { windlass::calculator::evaluate(&calc, &expr).await }
+            async move { windlass_calculator::evaluate(&calc, &expr).await }
         });
         let values = futures::future::join_all(burst).await;
         for (i, value) in (0..100u32).zip(values) {

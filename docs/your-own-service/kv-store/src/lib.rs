@@ -140,7 +140,7 @@ pub fn serve(addr: &str, options: Options) -> Result<(ServerHandle, HomeThread),
     let store: Shared<store::Client> =
         home.share(|| windlass::capnp_rpc::new_client(Store::default()))?;
     let server = Server::bind(addr, options, move |conn: &ConnectionInfo| {
-        eprintln!("kv-store: connection {} from {}", conn.id(), conn.peer());
+        eprintln!("kv-store: connection {} from {:?}", conn.id(), conn.peer());
         store.client().client
     })?;
     Ok((server, home))

@@ -6,7 +6,7 @@ use capnp::Error;
 
 use super::ops;
 use super::parse::{Expr, MAX_DEPTH};
-use crate::schemas::calculator_capnp::calculator::{self, expression, function, value, Operator};
+use crate::calculator_capnp::calculator::{self, expression, function, value, Operator};
 
 /// Operator capabilities of one Calculator, fetched at most once each.
 ///
@@ -157,7 +157,7 @@ fn build_within(
 ///
 /// ```no_run
 /// # fn main() {
-/// let pow = windlass::calculator::function("pow", 2, |args| args[0].powf(args[1]));
+/// let pow = windlass_calculator::function("pow", 2, |args| args[0].powf(args[1]));
 /// # }
 /// ```
 pub fn function<F>(name: &str, arity: u32, f: F) -> function::Client

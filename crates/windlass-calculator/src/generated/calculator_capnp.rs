@@ -8,12 +8,12 @@
 
 pub mod calculator {
     #![allow(unused_variables)]
-    pub type EvaluateParams<> = ::capnp::capability::Params<crate::schemas::calculator_capnp::calculator::evaluate_params::Owned>;
-    pub type EvaluateResults<> = ::capnp::capability::Results<crate::schemas::calculator_capnp::calculator::evaluate_results::Owned>;
-    pub type DefFunctionParams<> = ::capnp::capability::Params<crate::schemas::calculator_capnp::calculator::def_function_params::Owned>;
-    pub type DefFunctionResults<> = ::capnp::capability::Results<crate::schemas::calculator_capnp::calculator::def_function_results::Owned>;
-    pub type GetOperatorParams<> = ::capnp::capability::Params<crate::schemas::calculator_capnp::calculator::get_operator_params::Owned>;
-    pub type GetOperatorResults<> = ::capnp::capability::Results<crate::schemas::calculator_capnp::calculator::get_operator_results::Owned>;
+    pub type EvaluateParams<> = ::capnp::capability::Params<crate::calculator_capnp::calculator::evaluate_params::Owned>;
+    pub type EvaluateResults<> = ::capnp::capability::Results<crate::calculator_capnp::calculator::evaluate_results::Owned>;
+    pub type DefFunctionParams<> = ::capnp::capability::Params<crate::calculator_capnp::calculator::def_function_params::Owned>;
+    pub type DefFunctionResults<> = ::capnp::capability::Results<crate::calculator_capnp::calculator::def_function_results::Owned>;
+    pub type GetOperatorParams<> = ::capnp::capability::Params<crate::calculator_capnp::calculator::get_operator_params::Owned>;
+    pub type GetOperatorResults<> = ::capnp::capability::Results<crate::calculator_capnp::calculator::get_operator_results::Owned>;
 
     pub struct Client {
         pub client: ::capnp::capability::Client,
@@ -63,13 +63,13 @@ pub mod calculator {
         }
     }
     impl  Client {
-        pub fn evaluate_request(&self) -> ::capnp::capability::Request<crate::schemas::calculator_capnp::calculator::evaluate_params::Owned,crate::schemas::calculator_capnp::calculator::evaluate_results::Owned> {
+        pub fn evaluate_request(&self) -> ::capnp::capability::Request<crate::calculator_capnp::calculator::evaluate_params::Owned,crate::calculator_capnp::calculator::evaluate_results::Owned> {
             self.client.new_call(_private::TYPE_ID, 0, ::core::option::Option::None)
         }
-        pub fn def_function_request(&self) -> ::capnp::capability::Request<crate::schemas::calculator_capnp::calculator::def_function_params::Owned,crate::schemas::calculator_capnp::calculator::def_function_results::Owned> {
+        pub fn def_function_request(&self) -> ::capnp::capability::Request<crate::calculator_capnp::calculator::def_function_params::Owned,crate::calculator_capnp::calculator::def_function_results::Owned> {
             self.client.new_call(_private::TYPE_ID, 1, ::core::option::Option::None)
         }
-        pub fn get_operator_request(&self) -> ::capnp::capability::Request<crate::schemas::calculator_capnp::calculator::get_operator_params::Owned,crate::schemas::calculator_capnp::calculator::get_operator_results::Owned> {
+        pub fn get_operator_request(&self) -> ::capnp::capability::Request<crate::calculator_capnp::calculator::get_operator_params::Owned,crate::calculator_capnp::calculator::get_operator_results::Owned> {
             self.client.new_call(_private::TYPE_ID, 2, ::core::option::Option::None)
         }
     }
@@ -271,7 +271,7 @@ pub mod calculator {
                 self.builder.set_data_field::<f64>(0, value);
             }
             #[inline]
-            pub fn set_previous_result(&mut self, value: crate::schemas::calculator_capnp::calculator::value::Client)  {
+            pub fn set_previous_result(&mut self, value: crate::calculator_capnp::calculator::value::Client)  {
                 self.builder.set_data_field::<u16>(4, 1);
                 self.builder.reborrow().get_pointer_field(0).set_capability(value.client.hook);
             }
@@ -286,7 +286,7 @@ pub mod calculator {
                 self.builder.set_data_field::<u32>(0, value);
             }
             #[inline]
-            pub fn init_call(mut self, ) -> crate::schemas::calculator_capnp::calculator::expression::call::Builder<'a> {
+            pub fn init_call(mut self, ) -> crate::calculator_capnp::calculator::expression::call::Builder<'a> {
                 self.builder.set_data_field::<u16>(4, 3);
                 self.builder.reborrow().get_pointer_field(0).clear();
                 self.builder.reborrow().get_pointer_field(1).clear();
@@ -408,9 +408,9 @@ pub mod calculator {
             pub(crate) fn get_field_types(index: u16) -> ::capnp::introspect::Type {
                 match index {
                     0 => <f64 as ::capnp::introspect::Introspect>::introspect(),
-                    1 => <crate::schemas::calculator_capnp::calculator::value::Owned as ::capnp::introspect::Introspect>::introspect(),
+                    1 => <crate::calculator_capnp::calculator::value::Owned as ::capnp::introspect::Introspect>::introspect(),
                     2 => <u32 as ::capnp::introspect::Introspect>::introspect(),
-                    3 => <crate::schemas::calculator_capnp::calculator::expression::call::Owned as ::capnp::introspect::Introspect>::introspect(),
+                    3 => <crate::calculator_capnp::calculator::expression::call::Owned as ::capnp::introspect::Introspect>::introspect(),
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
@@ -431,12 +431,12 @@ pub mod calculator {
         }
         pub enum Which<A0> {
             Literal(f64),
-            PreviousResult(::capnp::Result<crate::schemas::calculator_capnp::calculator::value::Client>),
+            PreviousResult(::capnp::Result<crate::calculator_capnp::calculator::value::Client>),
             Parameter(u32),
             Call(A0),
         }
-        pub type WhichReader<'a,> = Which<crate::schemas::calculator_capnp::calculator::expression::call::Reader<'a>>;
-        pub type WhichBuilder<'a,> = Which<crate::schemas::calculator_capnp::calculator::expression::call::Builder<'a>>;
+        pub type WhichReader<'a,> = Which<crate::calculator_capnp::calculator::expression::call::Reader<'a>>;
+        pub type WhichBuilder<'a,> = Which<crate::calculator_capnp::calculator::expression::call::Builder<'a>>;
 
         pub mod call {
             #[derive(Copy, Clone)]
@@ -500,7 +500,7 @@ pub mod calculator {
                     self.reader.total_size()
                 }
                 #[inline]
-                pub fn get_function(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client> {
+                pub fn get_function(self) -> ::capnp::Result<crate::calculator_capnp::calculator::function::Client> {
                     match self.reader.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
                 }
                 #[inline]
@@ -508,7 +508,7 @@ pub mod calculator {
                     !self.reader.get_pointer_field(0).is_null()
                 }
                 #[inline]
-                pub fn get_params(self) -> ::capnp::Result<::capnp::struct_list::Reader<'a,crate::schemas::calculator_capnp::calculator::expression::Owned>> {
+                pub fn get_params(self) -> ::capnp::Result<::capnp::struct_list::Reader<'a,crate::calculator_capnp::calculator::expression::Owned>> {
                     ::capnp::traits::FromPointerReader::get_from_pointer(&self.reader.get_pointer_field(1), ::core::option::Option::None)
                 }
                 #[inline]
@@ -570,11 +570,11 @@ pub mod calculator {
                     self.builder.as_reader().total_size()
                 }
                 #[inline]
-                pub fn get_function(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client> {
+                pub fn get_function(self) -> ::capnp::Result<crate::calculator_capnp::calculator::function::Client> {
                     match self.builder.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
                 }
                 #[inline]
-                pub fn set_function(&mut self, value: crate::schemas::calculator_capnp::calculator::function::Client)  {
+                pub fn set_function(&mut self, value: crate::calculator_capnp::calculator::function::Client)  {
                     self.builder.reborrow().get_pointer_field(0).set_capability(value.client.hook);
                 }
                 #[inline]
@@ -582,15 +582,15 @@ pub mod calculator {
                     !self.builder.is_pointer_field_null(0)
                 }
                 #[inline]
-                pub fn get_params(self) -> ::capnp::Result<::capnp::struct_list::Builder<'a,crate::schemas::calculator_capnp::calculator::expression::Owned>> {
+                pub fn get_params(self) -> ::capnp::Result<::capnp::struct_list::Builder<'a,crate::calculator_capnp::calculator::expression::Owned>> {
                     ::capnp::traits::FromPointerBuilder::get_from_pointer(self.builder.get_pointer_field(1), ::core::option::Option::None)
                 }
                 #[inline]
-                pub fn set_params(&mut self, value: ::capnp::struct_list::Reader<'_,crate::schemas::calculator_capnp::calculator::expression::Owned>) -> ::capnp::Result<()> {
+                pub fn set_params(&mut self, value: ::capnp::struct_list::Reader<'_,crate::calculator_capnp::calculator::expression::Owned>) -> ::capnp::Result<()> {
                     ::capnp::traits::SetterInput::set_pointer_builder(self.builder.reborrow().get_pointer_field(1), value, false)
                 }
                 #[inline]
-                pub fn init_params(self, size: u32) -> ::capnp::struct_list::Builder<'a,crate::schemas::calculator_capnp::calculator::expression::Owned> {
+                pub fn init_params(self, size: u32) -> ::capnp::struct_list::Builder<'a,crate::calculator_capnp::calculator::expression::Owned> {
                     ::capnp::traits::FromPointerBuilder::init_pointer(self.builder.get_pointer_field(1), size)
                 }
                 #[inline]
@@ -606,7 +606,7 @@ pub mod calculator {
                 }
             }
             impl Pipeline  {
-                pub fn get_function(&self) -> crate::schemas::calculator_capnp::calculator::function::Client {
+                pub fn get_function(&self) -> crate::calculator_capnp::calculator::function::Client {
                     ::capnp::capability::FromClientHook::new(self._typeless.get_pointer_field(0).as_cap())
                 }
             }
@@ -669,8 +669,8 @@ pub mod calculator {
                 ];
                 pub(crate) fn get_field_types(index: u16) -> ::capnp::introspect::Type {
                     match index {
-                        0 => <crate::schemas::calculator_capnp::calculator::function::Owned as ::capnp::introspect::Introspect>::introspect(),
-                        1 => <::capnp::struct_list::Owned<crate::schemas::calculator_capnp::calculator::expression::Owned> as ::capnp::introspect::Introspect>::introspect(),
+                        0 => <crate::calculator_capnp::calculator::function::Owned as ::capnp::introspect::Introspect>::introspect(),
+                        1 => <::capnp::struct_list::Owned<crate::calculator_capnp::calculator::expression::Owned> as ::capnp::introspect::Introspect>::introspect(),
                         _ => ::capnp::introspect::panic_invalid_field_index(index),
                     }
                 }
@@ -695,8 +695,8 @@ pub mod calculator {
 
     pub mod value {
         #![allow(unused_variables)]
-        pub type ReadParams<> = ::capnp::capability::Params<crate::schemas::calculator_capnp::calculator::value::read_params::Owned>;
-        pub type ReadResults<> = ::capnp::capability::Results<crate::schemas::calculator_capnp::calculator::value::read_results::Owned>;
+        pub type ReadParams<> = ::capnp::capability::Params<crate::calculator_capnp::calculator::value::read_params::Owned>;
+        pub type ReadResults<> = ::capnp::capability::Results<crate::calculator_capnp::calculator::value::read_results::Owned>;
 
         pub struct Client {
             pub client: ::capnp::capability::Client,
@@ -746,7 +746,7 @@ pub mod calculator {
             }
         }
         impl  Client {
-            pub fn read_request(&self) -> ::capnp::capability::Request<crate::schemas::calculator_capnp::calculator::value::read_params::Owned,crate::schemas::calculator_capnp::calculator::value::read_results::Owned> {
+            pub fn read_request(&self) -> ::capnp::capability::Request<crate::calculator_capnp::calculator::value::read_params::Owned,crate::calculator_capnp::calculator::value::read_results::Owned> {
                 self.client.new_call(_private::TYPE_ID, 0, ::core::option::Option::None)
             }
         }
@@ -1157,8 +1157,8 @@ pub mod calculator {
 
     pub mod function {
         #![allow(unused_variables)]
-        pub type CallParams<> = ::capnp::capability::Params<crate::schemas::calculator_capnp::calculator::function::call_params::Owned>;
-        pub type CallResults<> = ::capnp::capability::Results<crate::schemas::calculator_capnp::calculator::function::call_results::Owned>;
+        pub type CallParams<> = ::capnp::capability::Params<crate::calculator_capnp::calculator::function::call_params::Owned>;
+        pub type CallResults<> = ::capnp::capability::Results<crate::calculator_capnp::calculator::function::call_results::Owned>;
 
         pub struct Client {
             pub client: ::capnp::capability::Client,
@@ -1208,7 +1208,7 @@ pub mod calculator {
             }
         }
         impl  Client {
-            pub fn call_request(&self) -> ::capnp::capability::Request<crate::schemas::calculator_capnp::calculator::function::call_params::Owned,crate::schemas::calculator_capnp::calculator::function::call_results::Owned> {
+            pub fn call_request(&self) -> ::capnp::capability::Request<crate::calculator_capnp::calculator::function::call_params::Owned,crate::calculator_capnp::calculator::function::call_results::Owned> {
                 self.client.new_call(_private::TYPE_ID, 0, ::core::option::Option::None)
             }
         }
@@ -1807,7 +1807,7 @@ pub mod calculator {
                 self.reader.total_size()
             }
             #[inline]
-            pub fn get_expression(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::expression::Reader<'a>> {
+            pub fn get_expression(self) -> ::capnp::Result<crate::calculator_capnp::calculator::expression::Reader<'a>> {
                 ::capnp::traits::FromPointerReader::get_from_pointer(&self.reader.get_pointer_field(0), ::core::option::Option::None)
             }
             #[inline]
@@ -1869,15 +1869,15 @@ pub mod calculator {
                 self.builder.as_reader().total_size()
             }
             #[inline]
-            pub fn get_expression(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::expression::Builder<'a>> {
+            pub fn get_expression(self) -> ::capnp::Result<crate::calculator_capnp::calculator::expression::Builder<'a>> {
                 ::capnp::traits::FromPointerBuilder::get_from_pointer(self.builder.get_pointer_field(0), ::core::option::Option::None)
             }
             #[inline]
-            pub fn set_expression(&mut self, value: crate::schemas::calculator_capnp::calculator::expression::Reader<'_>) -> ::capnp::Result<()> {
+            pub fn set_expression(&mut self, value: crate::calculator_capnp::calculator::expression::Reader<'_>) -> ::capnp::Result<()> {
                 ::capnp::traits::SetterInput::set_pointer_builder(self.builder.reborrow().get_pointer_field(0), value, false)
             }
             #[inline]
-            pub fn init_expression(self, ) -> crate::schemas::calculator_capnp::calculator::expression::Builder<'a> {
+            pub fn init_expression(self, ) -> crate::calculator_capnp::calculator::expression::Builder<'a> {
                 ::capnp::traits::FromPointerBuilder::init_pointer(self.builder.get_pointer_field(0), 0)
             }
             #[inline]
@@ -1893,7 +1893,7 @@ pub mod calculator {
             }
         }
         impl Pipeline  {
-            pub fn get_expression(&self) -> crate::schemas::calculator_capnp::calculator::expression::Pipeline {
+            pub fn get_expression(&self) -> crate::calculator_capnp::calculator::expression::Pipeline {
                 ::capnp::capability::FromTypelessPipeline::new(self._typeless.get_pointer_field(0))
             }
         }
@@ -1937,7 +1937,7 @@ pub mod calculator {
             ];
             pub(crate) fn get_field_types(index: u16) -> ::capnp::introspect::Type {
                 match index {
-                    0 => <crate::schemas::calculator_capnp::calculator::expression::Owned as ::capnp::introspect::Introspect>::introspect(),
+                    0 => <crate::calculator_capnp::calculator::expression::Owned as ::capnp::introspect::Introspect>::introspect(),
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
@@ -2020,7 +2020,7 @@ pub mod calculator {
                 self.reader.total_size()
             }
             #[inline]
-            pub fn get_value(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::value::Client> {
+            pub fn get_value(self) -> ::capnp::Result<crate::calculator_capnp::calculator::value::Client> {
                 match self.reader.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
             }
             #[inline]
@@ -2082,11 +2082,11 @@ pub mod calculator {
                 self.builder.as_reader().total_size()
             }
             #[inline]
-            pub fn get_value(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::value::Client> {
+            pub fn get_value(self) -> ::capnp::Result<crate::calculator_capnp::calculator::value::Client> {
                 match self.builder.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
             }
             #[inline]
-            pub fn set_value(&mut self, value: crate::schemas::calculator_capnp::calculator::value::Client)  {
+            pub fn set_value(&mut self, value: crate::calculator_capnp::calculator::value::Client)  {
                 self.builder.reborrow().get_pointer_field(0).set_capability(value.client.hook);
             }
             #[inline]
@@ -2102,7 +2102,7 @@ pub mod calculator {
             }
         }
         impl Pipeline  {
-            pub fn get_value(&self) -> crate::schemas::calculator_capnp::calculator::value::Client {
+            pub fn get_value(&self) -> crate::calculator_capnp::calculator::value::Client {
                 ::capnp::capability::FromClientHook::new(self._typeless.get_pointer_field(0).as_cap())
             }
         }
@@ -2145,7 +2145,7 @@ pub mod calculator {
             ];
             pub(crate) fn get_field_types(index: u16) -> ::capnp::introspect::Type {
                 match index {
-                    0 => <crate::schemas::calculator_capnp::calculator::value::Owned as ::capnp::introspect::Introspect>::introspect(),
+                    0 => <crate::calculator_capnp::calculator::value::Owned as ::capnp::introspect::Introspect>::introspect(),
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
@@ -2232,7 +2232,7 @@ pub mod calculator {
                 self.reader.get_data_field::<i32>(0)
             }
             #[inline]
-            pub fn get_body(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::expression::Reader<'a>> {
+            pub fn get_body(self) -> ::capnp::Result<crate::calculator_capnp::calculator::expression::Reader<'a>> {
                 ::capnp::traits::FromPointerReader::get_from_pointer(&self.reader.get_pointer_field(0), ::core::option::Option::None)
             }
             #[inline]
@@ -2302,15 +2302,15 @@ pub mod calculator {
                 self.builder.set_data_field::<i32>(0, value);
             }
             #[inline]
-            pub fn get_body(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::expression::Builder<'a>> {
+            pub fn get_body(self) -> ::capnp::Result<crate::calculator_capnp::calculator::expression::Builder<'a>> {
                 ::capnp::traits::FromPointerBuilder::get_from_pointer(self.builder.get_pointer_field(0), ::core::option::Option::None)
             }
             #[inline]
-            pub fn set_body(&mut self, value: crate::schemas::calculator_capnp::calculator::expression::Reader<'_>) -> ::capnp::Result<()> {
+            pub fn set_body(&mut self, value: crate::calculator_capnp::calculator::expression::Reader<'_>) -> ::capnp::Result<()> {
                 ::capnp::traits::SetterInput::set_pointer_builder(self.builder.reborrow().get_pointer_field(0), value, false)
             }
             #[inline]
-            pub fn init_body(self, ) -> crate::schemas::calculator_capnp::calculator::expression::Builder<'a> {
+            pub fn init_body(self, ) -> crate::calculator_capnp::calculator::expression::Builder<'a> {
                 ::capnp::traits::FromPointerBuilder::init_pointer(self.builder.get_pointer_field(0), 0)
             }
             #[inline]
@@ -2326,7 +2326,7 @@ pub mod calculator {
             }
         }
         impl Pipeline  {
-            pub fn get_body(&self) -> crate::schemas::calculator_capnp::calculator::expression::Pipeline {
+            pub fn get_body(&self) -> crate::calculator_capnp::calculator::expression::Pipeline {
                 ::capnp::capability::FromTypelessPipeline::new(self._typeless.get_pointer_field(0))
             }
         }
@@ -2386,7 +2386,7 @@ pub mod calculator {
             pub(crate) fn get_field_types(index: u16) -> ::capnp::introspect::Type {
                 match index {
                     0 => <i32 as ::capnp::introspect::Introspect>::introspect(),
-                    1 => <crate::schemas::calculator_capnp::calculator::expression::Owned as ::capnp::introspect::Introspect>::introspect(),
+                    1 => <crate::calculator_capnp::calculator::expression::Owned as ::capnp::introspect::Introspect>::introspect(),
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
@@ -2469,7 +2469,7 @@ pub mod calculator {
                 self.reader.total_size()
             }
             #[inline]
-            pub fn get_func(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client> {
+            pub fn get_func(self) -> ::capnp::Result<crate::calculator_capnp::calculator::function::Client> {
                 match self.reader.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
             }
             #[inline]
@@ -2531,11 +2531,11 @@ pub mod calculator {
                 self.builder.as_reader().total_size()
             }
             #[inline]
-            pub fn get_func(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client> {
+            pub fn get_func(self) -> ::capnp::Result<crate::calculator_capnp::calculator::function::Client> {
                 match self.builder.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
             }
             #[inline]
-            pub fn set_func(&mut self, value: crate::schemas::calculator_capnp::calculator::function::Client)  {
+            pub fn set_func(&mut self, value: crate::calculator_capnp::calculator::function::Client)  {
                 self.builder.reborrow().get_pointer_field(0).set_capability(value.client.hook);
             }
             #[inline]
@@ -2551,7 +2551,7 @@ pub mod calculator {
             }
         }
         impl Pipeline  {
-            pub fn get_func(&self) -> crate::schemas::calculator_capnp::calculator::function::Client {
+            pub fn get_func(&self) -> crate::calculator_capnp::calculator::function::Client {
                 ::capnp::capability::FromClientHook::new(self._typeless.get_pointer_field(0).as_cap())
             }
         }
@@ -2594,7 +2594,7 @@ pub mod calculator {
             ];
             pub(crate) fn get_field_types(index: u16) -> ::capnp::introspect::Type {
                 match index {
-                    0 => <crate::schemas::calculator_capnp::calculator::function::Owned as ::capnp::introspect::Introspect>::introspect(),
+                    0 => <crate::calculator_capnp::calculator::function::Owned as ::capnp::introspect::Introspect>::introspect(),
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
@@ -2677,7 +2677,7 @@ pub mod calculator {
                 self.reader.total_size()
             }
             #[inline]
-            pub fn get_op(self) -> ::core::result::Result<crate::schemas::calculator_capnp::calculator::Operator,::capnp::NotInSchema> {
+            pub fn get_op(self) -> ::core::result::Result<crate::calculator_capnp::calculator::Operator,::capnp::NotInSchema> {
                 ::core::convert::TryFrom::try_from(self.reader.get_data_field::<u16>(0))
             }
         }
@@ -2735,11 +2735,11 @@ pub mod calculator {
                 self.builder.as_reader().total_size()
             }
             #[inline]
-            pub fn get_op(self) -> ::core::result::Result<crate::schemas::calculator_capnp::calculator::Operator,::capnp::NotInSchema> {
+            pub fn get_op(self) -> ::core::result::Result<crate::calculator_capnp::calculator::Operator,::capnp::NotInSchema> {
                 ::core::convert::TryFrom::try_from(self.builder.get_data_field::<u16>(0))
             }
             #[inline]
-            pub fn set_op(&mut self, value: crate::schemas::calculator_capnp::calculator::Operator)  {
+            pub fn set_op(&mut self, value: crate::calculator_capnp::calculator::Operator)  {
                 self.builder.set_data_field::<u16>(0, value as u16);
             }
         }
@@ -2791,7 +2791,7 @@ pub mod calculator {
             ];
             pub(crate) fn get_field_types(index: u16) -> ::capnp::introspect::Type {
                 match index {
-                    0 => <crate::schemas::calculator_capnp::calculator::Operator as ::capnp::introspect::Introspect>::introspect(),
+                    0 => <crate::calculator_capnp::calculator::Operator as ::capnp::introspect::Introspect>::introspect(),
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }
@@ -2874,7 +2874,7 @@ pub mod calculator {
                 self.reader.total_size()
             }
             #[inline]
-            pub fn get_func(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client> {
+            pub fn get_func(self) -> ::capnp::Result<crate::calculator_capnp::calculator::function::Client> {
                 match self.reader.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
             }
             #[inline]
@@ -2936,11 +2936,11 @@ pub mod calculator {
                 self.builder.as_reader().total_size()
             }
             #[inline]
-            pub fn get_func(self) -> ::capnp::Result<crate::schemas::calculator_capnp::calculator::function::Client> {
+            pub fn get_func(self) -> ::capnp::Result<crate::calculator_capnp::calculator::function::Client> {
                 match self.builder.get_pointer_field(0).get_capability() { ::core::result::Result::Ok(c) => ::core::result::Result::Ok(::capnp::capability::FromClientHook::new(c)), ::core::result::Result::Err(e) => ::core::result::Result::Err(e)}
             }
             #[inline]
-            pub fn set_func(&mut self, value: crate::schemas::calculator_capnp::calculator::function::Client)  {
+            pub fn set_func(&mut self, value: crate::calculator_capnp::calculator::function::Client)  {
                 self.builder.reborrow().get_pointer_field(0).set_capability(value.client.hook);
             }
             #[inline]
@@ -2956,7 +2956,7 @@ pub mod calculator {
             }
         }
         impl Pipeline  {
-            pub fn get_func(&self) -> crate::schemas::calculator_capnp::calculator::function::Client {
+            pub fn get_func(&self) -> crate::calculator_capnp::calculator::function::Client {
                 ::capnp::capability::FromClientHook::new(self._typeless.get_pointer_field(0).as_cap())
             }
         }
@@ -2999,7 +2999,7 @@ pub mod calculator {
             ];
             pub(crate) fn get_field_types(index: u16) -> ::capnp::introspect::Type {
                 match index {
-                    0 => <crate::schemas::calculator_capnp::calculator::function::Owned as ::capnp::introspect::Introspect>::introspect(),
+                    0 => <crate::calculator_capnp::calculator::function::Owned as ::capnp::introspect::Introspect>::introspect(),
                     _ => ::capnp::introspect::panic_invalid_field_index(index),
                 }
             }

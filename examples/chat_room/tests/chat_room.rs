@@ -2,10 +2,10 @@
 //! post (the room lives on one thread, each connection reaches it through a proxy), and the
 //! streamed upload arrives whole.
 
-#[path = "../examples/chat_room/room.rs"]
+#[path = "../src/room.rs"]
 mod room;
 
-#[path = "../examples/chat_room/schema.rs"]
+#[path = "../src/schema.rs"]
 mod chat_room_capnp;
 
 mod common;

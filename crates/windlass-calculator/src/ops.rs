@@ -3,7 +3,7 @@
 //! Every check returns an [`EvalError`] whose message is what the peer sees; `server.rs` turns it
 //! into a `capnp::Error` of kind `Failed`.
 
-use crate::schemas::calculator_capnp::calculator::Operator;
+use crate::calculator_capnp::calculator::Operator;
 
 /// Why an evaluation was refused. The messages go to the peer verbatim.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -13,7 +13,7 @@
 use std::fmt;
 
 use super::ops;
-use crate::schemas::calculator_capnp::calculator::Operator;
+use crate::calculator_capnp::calculator::Operator;
 
 /// The deepest tree one `evaluate` message carries. Each level of the tree is a `call` nested in
 /// the request message, and the server reads requests with capnp's default nesting limit of 64

@@ -1,4 +1,4 @@
-//! The code capnpc generated from `chat_room.capnp` (compiled by build.rs with windlass-build),
+//! The code capnpc generated from `chat_room.capnp` (compiled by this package's build.rs with windlass-build),
 //! included at the crate root as `chat_room_capnp` by the example and the tests that use it.
 // (capnpc's output does not meet this crate's lints.)
 #![allow(

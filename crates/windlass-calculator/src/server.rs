@@ -11,7 +11,7 @@ use capnp_rpc::ImbuedMessageBuilder;
 use futures::future::try_join_all;
 
 use super::ops::{self, EvalError};
-use crate::schemas::calculator_capnp::calculator::{self, expression, Operator};
+use crate::calculator_capnp::calculator::{self, expression, Operator};
 
 /// An evaluation in progress. Owns everything it needs, so the message it was read from can go.
 type Pending = Pin<Box<dyn Future<Output = Result<f64, Error>>>>;

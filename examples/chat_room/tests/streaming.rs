@@ -5,7 +5,7 @@
 
 mod common;
 
-#[path = "../examples/chat_room/schema.rs"]
+#[path = "../src/schema.rs"]
 mod chat_room_capnp;
 
 use std::cell::Cell;

@@ -1,5 +1,5 @@
 //! The chat room service (server side) and a client that checks it; shared by
-//! `examples/chat_room/main.rs` and `tests/chat_room.rs`.
+//! `src/main.rs` and `tests/chat_room.rs`.
 //!
 //! The room lives on one thread (a [`HomeThread`]) and every connection, whichever server worker
 //! serves it, gets a proxy of it through [`Shared::client`]. A member's `Subscriber` is a

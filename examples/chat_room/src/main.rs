@@ -1,8 +1,8 @@
-//! A service with its own schema (`examples/chat_room/chat_room.capnp`): a chat room whose state
-//! every connection shares, whichever server worker serves it.
+//! A service with its own schema (`schemas/chat_room.capnp` in this package, compiled by its own
+//! build.rs): a chat room whose state every connection shares, whichever server worker serves it.
 //!
 //! ```text
-//! cargo run --example chat_room [-- --clients 8 --workers 4 --upload-mib 16]
+//! cargo run -p windlass-chat-room [-- --clients 8 --workers 4 --upload-mib 16]
 //! ```
 //!
 //! Starts a server with 4 workers whose room lives on a `HomeThread`; connects 8 clients on
@@ -13,7 +13,7 @@
 
 mod room;
 
-// The generated code of the example's own schema, compiled by build.rs with windlass-build.
+// The generated code of the example's own schema, compiled by this package's build.rs with windlass-build.
 #[path = "schema.rs"]
 mod chat_room_capnp;
 
