@@ -66,35 +66,7 @@ pub struct MessageCodec {
     stats: CodecStats,
 }
 
-impl MessageCodec {
-    /// A codec with the default [`Limits`].
-    #[must_use]
-    pub fn new() -> Self {
-        Self::with_limits(Limits::new())
-    }
-
-    /// A codec enforcing `limits`.
-    #[must_use]
-    pub fn with_limits(limits: Limits) -> Self {
-        Self {
-            limits,
-            table: None,
-            stats: CodecStats::default(),
-        }
-    }
-
-    /// The limits this codec enforces.
-    #[must_use]
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
-    /// What this codec has decoded so far.
-    #[must_use]
-    pub fn stats(&self) -> CodecStats {
-        self.stats
-    }
-}
+codec_basics!(MessageCodec);
 
 impl Decoder for MessageCodec {
     type Item = Message;

@@ -62,6 +62,41 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+/// The constructors and accessors every stream codec here has alike: `new`, `with_limits`,
+/// `limits`, `stats`, for a `Default` struct with `limits: Limits` and `stats: CodecStats`.
+macro_rules! codec_basics {
+    ($codec:ident) => {
+        impl $codec {
+            /// A codec with the default [`Limits`].
+            #[must_use]
+            pub fn new() -> Self {
+                Self::with_limits(Limits::new())
+            }
+
+            /// A codec enforcing `limits`.
+            #[must_use]
+            pub fn with_limits(limits: Limits) -> Self {
+                Self {
+                    limits,
+                    ..Self::default()
+                }
+            }
+
+            /// The limits this codec enforces.
+            #[must_use]
+            pub fn limits(&self) -> &Limits {
+                &self.limits
+            }
+
+            /// What this codec has decoded so far.
+            #[must_use]
+            pub fn stats(&self) -> CodecStats {
+                self.stats
+            }
+        }
+    };
+}
+
 mod banner;
 mod codec;
 mod error;

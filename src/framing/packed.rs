@@ -34,34 +34,9 @@ pub struct PackedCodec {
     stats: CodecStats,
 }
 
+codec_basics!(PackedCodec);
+
 impl PackedCodec {
-    /// A codec with the default [`Limits`].
-    #[must_use]
-    pub fn new() -> Self {
-        Self::with_limits(Limits::new())
-    }
-
-    /// A codec enforcing `limits`.
-    #[must_use]
-    pub fn with_limits(limits: Limits) -> Self {
-        Self {
-            limits,
-            ..Self::default()
-        }
-    }
-
-    /// The limits this codec enforces.
-    #[must_use]
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
-    /// What this codec has decoded so far.
-    #[must_use]
-    pub fn stats(&self) -> CodecStats {
-        self.stats
-    }
-
     /// Bytes of the current message the unpacked data must reach next, parsing the table once
     /// enough of it is here.
     fn target(&mut self) -> Result<usize, FramingError> {

@@ -75,6 +75,19 @@ pub struct ConnectionStats {
 }
 
 impl Counters {
+    /// Adds `stats` (an ended connection's, for a server's totals).
+    pub(crate) fn add(&self, stats: &ConnectionStats) {
+        self.messages_in.fetch_add(stats.messages_in, Relaxed);
+        self.messages_out.fetch_add(stats.messages_out, Relaxed);
+        self.bytes_in.fetch_add(stats.bytes_in, Relaxed);
+        self.bytes_out.fetch_add(stats.bytes_out, Relaxed);
+        self.calls_in.fetch_add(stats.calls_in, Relaxed);
+        self.calls_out.fetch_add(stats.calls_out, Relaxed);
+        self.writes.fetch_add(stats.writes, Relaxed);
+        self.unknown_finishes
+            .fetch_add(stats.unknown_finishes, Relaxed);
+    }
+
     /// The current values.
     pub(crate) fn snapshot(&self) -> ConnectionStats {
         ConnectionStats {

@@ -64,8 +64,8 @@ impl Scrape {
             active: shared.active.load(Relaxed) as u64,
             closed: shared.closed.load(Relaxed),
             refusals: shared.totals.refusals(),
-            traffic: shared.totals.retired(),
-            calls: shared.totals.calls.snapshot(),
+            traffic: shared.totals.retired.snapshot(),
+            calls: shared.totals.retired.calls.snapshot(),
             workers: vec![0; workers],
             draining: *shared.phase.borrow() != Phase::Running,
             ..Scrape::default()

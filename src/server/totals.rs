@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-use crate::calls::{CallSnapshot, CallStats};
-use crate::instrument::ConnectionStats;
+use crate::calls::CallSnapshot;
+use crate::instrument::{ConnectionStats, Counters};
 
 /// Why a connection was refused, as [`RefusalStats`] counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,14 +41,8 @@ pub struct RefusalStats {
 #[derive(Debug, Default)]
 pub(crate) struct Totals {
     refusals: [AtomicU64; 5],
-    /// Traffic of ended connections.
-    messages_in: AtomicU64,
-    messages_out: AtomicU64,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-    calls_in: AtomicU64,
-    calls_out: AtomicU64,
-    pub(crate) calls: CallStats,
+    /// Traffic and calls of ended connections, summed.
+    pub(crate) retired: Counters,
     /// Cleared from the moment shutdown begins (or [`super::ShutdownTrigger::mark_unready`]).
     pub(crate) unready: AtomicBool,
 }
@@ -71,27 +65,7 @@ impl Totals {
 
     /// Adds an ended connection's final counters.
     pub(crate) fn retire(&self, stats: &ConnectionStats, calls: &CallSnapshot) {
-        self.messages_in.fetch_add(stats.messages_in, Relaxed);
-        self.messages_out.fetch_add(stats.messages_out, Relaxed);
-        self.bytes_in.fetch_add(stats.bytes_in, Relaxed);
-        self.bytes_out.fetch_add(stats.bytes_out, Relaxed);
-        self.calls_in.fetch_add(stats.calls_in, Relaxed);
-        self.calls_out.fetch_add(stats.calls_out, Relaxed);
-        self.calls.absorb(calls);
-    }
-
-    /// The traffic of ended connections.
-    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
-    pub(crate) fn retired(&self) -> ConnectionStats {
-        ConnectionStats {
-            messages_in: self.messages_in.load(Relaxed),
-            messages_out: self.messages_out.load(Relaxed),
-            bytes_in: self.bytes_in.load(Relaxed),
-            bytes_out: self.bytes_out.load(Relaxed),
-            calls_in: self.calls_in.load(Relaxed),
-            calls_out: self.calls_out.load(Relaxed),
-            writes: 0,
-            unknown_finishes: 0,
-        }
+        self.retired.add(stats);
+        self.retired.calls.absorb(calls);
     }
 }

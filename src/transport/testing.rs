@@ -2,6 +2,7 @@
 //! in-memory pipe, with a writer that records every write, and ways to feed it messages.
 
 use std::cell::RefCell;
+use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -24,15 +25,14 @@ pub(super) struct Recording {
 
 impl AsyncWrite for Recording {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = poll {
-            self.writes.borrow_mut().push(n);
-        }
-        poll
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = std::task::ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+        this.writes.borrow_mut().push(written);
+        Poll::Ready(Ok(written))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
