@@ -69,6 +69,14 @@ pub const REGEN_PACKAGE_ENV: &str = "WINDLASS_REGEN_PACKAGE";
 /// Environment variable choosing the front end: `rust` or `tool` (default: automatic).
 pub const FRONTEND_ENV: &str = "WINDLASS_SCHEMA_FRONTEND";
 
+/// The file, in the output directory, holding the serialized `CodeGeneratorRequest` the code was
+/// generated from: every schema node (structs, interfaces with their methods, enums), for
+/// run-time reflection such as windlass-web's mapping of any interface to Cap'n Web. Include it
+/// with `include_bytes!(concat!(env!("OUT_DIR"), "/schema_request.bin"))`. Whichever front
+/// end ran writes it (the tool's and the pure-Rust one's hold the same nodes, their source info
+/// in another order); a checked-in copy carries it too.
+pub const REQUEST_FILE: &str = "schema_request.bin";
+
 /// Which front end [`Config::run`] may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -464,12 +472,16 @@ impl Config {
         }
         codegen
             .run(&request[..])
-            .map_err(|e| format!("code generation failed: {e}"))
+            .map_err(|e| format!("code generation failed: {e}"))?;
+        let path = out_dir.join(REQUEST_FILE);
+        std::fs::write(&path, &request).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     fn compile_with_tool(&self, tool: &Path, out_dir: &Path) -> Result<(), Error> {
         let mut cmd = capnpc::CompilerCommand::new();
-        cmd.capnp_executable(tool).output_path(out_dir);
+        cmd.capnp_executable(tool)
+            .output_path(out_dir)
+            .raw_code_generator_request_path(out_dir.join(REQUEST_FILE));
         if let Some(prefix) = self.prefix() {
             cmd.src_prefix(prefix);
         }
@@ -499,7 +511,8 @@ impl Config {
     }
 
     /// The output file of each schema: `dir/name.capnp` → `name_capnp.rs` (capnpc's rule, for
-    /// files directly under the source prefix; nested directories keep their path).
+    /// files directly under the source prefix; nested directories keep their path), then
+    /// [`REQUEST_FILE`].
     fn output_names(&self) -> Vec<PathBuf> {
         let prefix = self.prefix();
         self.files
@@ -514,6 +527,7 @@ impl Config {
                 name.push("_capnp.rs");
                 PathBuf::from(name.to_string_lossy().replace('-', "_"))
             })
+            .chain(std::iter::once(PathBuf::from(REQUEST_FILE)))
             .collect()
     }
 }
@@ -539,7 +553,8 @@ mod tests {
             config.output_names(),
             [
                 PathBuf::from("kv_capnp.rs"),
-                PathBuf::from("chat_room_capnp.rs")
+                PathBuf::from("chat_room_capnp.rs"),
+                PathBuf::from(REQUEST_FILE)
             ]
         );
     }
@@ -630,6 +645,29 @@ mod tests {
         assert!(
             code == expected,
             "pure-Rust output differs from windlass-calculator's src/generated/"
+        );
+        // The request the code came from is written beside it, with the nodes of the tool's
+        // (the checked-in copy's, made by the tool).
+        let node_ids = |path: PathBuf| {
+            let bytes = std::fs::read(&path).expect("request written");
+            let message = capnp::serialize::read_message(&mut &bytes[..], Default::default())
+                .expect("a framed message");
+            let request: capnp::schema_capnp::code_generator_request::Reader<'_> =
+                message.get_root().expect("a CodeGeneratorRequest");
+            let mut ids: Vec<u64> = request
+                .get_nodes()
+                .expect("nodes")
+                .iter()
+                .map(|n| n.get_id())
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        let ours = node_ids(dir.join(REQUEST_FILE));
+        assert!(ours.len() > 10, "{ours:?}");
+        assert_eq!(
+            ours,
+            node_ids(crate_dir.join("src/generated").join(REQUEST_FILE))
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

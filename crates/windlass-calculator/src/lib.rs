@@ -29,6 +29,11 @@ pub use server::new_client;
 pub use crate::calculator_capnp::calculator::Client as Calculator;
 pub use crate::calculator_capnp::calculator::Operator;
 
+/// The serialized `CodeGeneratorRequest` of `schemas/calculator.capnp` (every node: interfaces,
+/// methods, structs, enums), written by windlass-build beside the generated code: what a
+/// run-time mapping such as windlass-web's reads to serve the Calculator by its schema.
+pub const SCHEMA_REQUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/schema_request.bin"));
+
 /// Rust code generated from `schemas/calculator.capnp` by `capnpc` (see `build.rs`); never
 /// edited by hand.
 #[allow(
