@@ -3,6 +3,17 @@
 //! the reason, so `cargo test` reports them as ignored rather than as passed (docs/interop.md).
 
 fn main() {
+    // The Cap'n Web tests (tests/web.rs) likewise: `cfg(capnweb_js)` when `WINDLASS_CAPNWEB_JS`
+    // names a node_modules directory holding capnweb (`npm ci` in crates/windlass-web/tests/js).
+    println!("cargo::rustc-check-cfg=cfg(capnweb_js)");
+    println!("cargo::rerun-if-env-changed=WINDLASS_CAPNWEB_JS");
+    if let Some(dir) = std::env::var_os("WINDLASS_CAPNWEB_JS").filter(|d| !d.is_empty()) {
+        if std::path::Path::new(&dir).join("capnweb/dist/index.js").is_file() {
+            println!("cargo::rustc-cfg=capnweb_js");
+        } else {
+            println!("cargo::warning=WINDLASS_CAPNWEB_JS has no capnweb/dist/index.js; web tests ignored");
+        }
+    }
     println!("cargo::rustc-check-cfg=cfg(interop)");
     println!("cargo::rerun-if-env-changed=WINDLASS_PYTHON");
     println!("cargo::rerun-if-changed=build.rs");

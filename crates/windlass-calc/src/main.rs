@@ -8,6 +8,7 @@ mod schema_args;
 #[cfg(feature = "tls")]
 mod tls_args;
 mod units;
+mod web_args;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -55,7 +56,17 @@ enum Command {
         #[cfg(feature = "tls")]
         #[command(flatten)]
         tls: tls_args::ServeTls,
+        #[command(flatten)]
+        web: web_args::ServeWeb,
     },
+    /// Give any Cap'n Proto server a Cap'n Web face: browsers and Cap'n Web clients call it.
+    ///
+    /// The schema is compiled at start-up (pure Rust, no build step); each Cap'n Web call
+    /// becomes a Cap'n Proto call on the backend's bootstrap capability, mapped by the schema
+    /// (docs/web.md), with pipelining kept on both legs. E.g. in front of the C++ calculator
+    /// sample: `windlass-calc gateway --schema calculator.capnp --interface Calculator
+    /// --backend 127.0.0.1:4000 --web 127.0.0.1:8080`.
+    Gateway(web_args::Gateway),
     /// Evaluate an infix expression on a server in one round trip and print the result.
     ///
     /// Supports + - * /, parentheses, unary minus and decimal numbers, e.g.
@@ -212,7 +223,7 @@ fn main() -> ExitCode {
         tls: tls_args::ConnectTls::default(),
     });
     let default_log = match command {
-        Command::Serve { .. } => "info",
+        Command::Serve { .. } | Command::Gateway(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -252,6 +263,7 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
             scale,
             #[cfg(feature = "tls")]
             tls,
+            web,
         } => {
             #[allow(unused_mut)]
             let mut options = scale.apply(runtime.options());
@@ -263,7 +275,11 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
                 }
                 options = options.with_tls(tls);
             }
-            serve(&listen, options, scale.shutdown_delay).await
+            serve(&listen, options, scale.shutdown_delay, &web).await
+        }
+        Command::Gateway(args) => {
+            let signals = ShutdownSignals::install();
+            Ok(web_args::gateway(args, signals.recv()).await)
         }
         Command::Eval {
             client,
@@ -296,6 +312,7 @@ async fn serve(
     listen: &str,
     options: Options,
     shutdown_delay: Duration,
+    web: &web_args::ServeWeb,
 ) -> Result<ExitCode, windlass::Error> {
     // Handlers first: a signal that arrives once the address is logged must find them in place
     // (before registration, SIGINT/SIGTERM would kill the process outright).
@@ -310,6 +327,10 @@ async fn serve(
     if let Some(admin) = server.admin_addr() {
         tracing::info!(addr = %admin, "admin endpoint: /healthz /readyz /metrics");
     }
+    let web = match web.start().await {
+        Ok(web) => web,
+        Err(code) => return Ok(code),
+    };
     signals.recv().await;
     // Readiness drops first, while the server still accepts: the load balancer's health check
     // takes it out of rotation during the delay, then the drain begins.
@@ -321,6 +342,11 @@ async fn serve(
     }
     // Blocking here is fine: this thread has nothing else to do while the workers drain.
     server.shutdown()?;
+    if let Some(web) = web {
+        if let Err(code) = web.stop().await {
+            return Ok(code);
+        }
+    }
     tracing::info!("server stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,26 @@
+//! Cap'n Web for windlass: any Cap'n Proto interface, served to stock Cap'n Web clients
+//! (Cloudflare's `capnweb`) over WebSocket and HTTP batch, mapped by its schema at run time.
+//!
+//! The crate sits above the `windlass` library; the library has no web dependencies.
+//! See `docs/web.md` for the mapping rules.
+
+mod serve;
+mod session;
+mod value;
+
+// STAND-INS, until the protocol, schema and mapping modules of the other helpers land: delete
+// these three `#[path]` lines (and src/session/stand_in/) and declare the real modules.
+#[path = "session/stand_in/mapping.rs"]
+mod mapping;
+#[path = "session/stand_in/protocol.rs"]
+mod protocol;
+#[path = "session/stand_in/schema.rs"]
+mod schema;
+
+pub use serve::{
+    serve, BootstrapFactory, RequestInfo, ServeError, Transport, WebOptions, WebService,
+    CAPNWEB_PATH, DEFAULT_BATCH_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TABLE_ENTRIES,
+    DEFAULT_SHUTDOWN_GRACE,
+};
+pub use value::{CapId, Caps, Value};

@@ -1,0 +1,193 @@
+//! WebSocket sessions: the RFC 6455 handshake on hyper, then one Cap'n Web message per text
+//! frame until either side closes.
+
+use futures::{SinkExt, StreamExt};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::WebSocketStream;
+use tracing::{debug, info, warn};
+
+use super::http::plain;
+use super::worker::WorkerContext;
+use super::RequestInfo;
+use crate::session::{Session, SessionConfig};
+
+/// An accepted upgrade, waiting for hyper to hand over the connection.
+pub(super) struct PendingUpgrade {
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    info: RequestInfo,
+}
+
+/// Whether the request asks for a WebSocket.
+pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value
+                .to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    has_token(header::CONNECTION, "upgrade") && has_token(header::UPGRADE, "websocket")
+}
+
+type HttpResponse = Response<Full<Bytes>>;
+
+/// The answer to a handshake.
+pub(super) enum Handshake {
+    /// 101, and the connection to take over once hyper hands it out.
+    Accepted(HttpResponse, PendingUpgrade),
+    /// The error response to send.
+    Refused(HttpResponse),
+}
+
+/// Answers the handshake (101 with the accept key), or refuses it.
+pub(super) fn accept(mut request: Request<Incoming>, info: RequestInfo) -> Handshake {
+    match check(&request) {
+        Ok(accept) => {
+            let on_upgrade = hyper::upgrade::on(&mut request);
+            let mut response = plain(StatusCode::SWITCHING_PROTOCOLS, "");
+            let headers = response.headers_mut();
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+            Handshake::Accepted(response, PendingUpgrade { on_upgrade, info })
+        }
+        Err(response) => Handshake::Refused(*response),
+    }
+}
+
+/// The `Sec-WebSocket-Accept` value, or the response refusing the request (boxed: the error
+/// path is rare and a response is large).
+fn check(request: &Request<Incoming>) -> Result<HeaderValue, Box<HttpResponse>> {
+    let headers = request.headers();
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
+        let mut response = plain(
+            StatusCode::UPGRADE_REQUIRED,
+            "websocket version 13 required",
+        );
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return Err(Box::new(response));
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err(Box::new(plain(
+            StatusCode::BAD_REQUEST,
+            "missing sec-websocket-key",
+        )));
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    HeaderValue::from_str(&accept)
+        .map_err(|_| Box::new(plain(StatusCode::BAD_REQUEST, "bad sec-websocket-key")))
+}
+
+/// Why the socket is being closed by us.
+fn close(code: CloseCode, reason: &'static str) -> Frame {
+    Frame::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+/// Runs a session over the upgraded connection until it ends.
+pub(super) async fn run(context: &WorkerContext, pending: PendingUpgrade) {
+    let upgraded = match pending.on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(error) => {
+            debug!(%error, "websocket upgrade failed");
+            return;
+        }
+    };
+    let options = &context.options;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(options.max_message_bytes))
+        .max_frame_size(Some(options.max_message_bytes));
+    let socket =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    let bootstrap = (context.service.factory)(&pending.info);
+    let session_config = SessionConfig {
+        max_message_bytes: options.max_message_bytes,
+        max_table_entries: options.max_table_entries,
+        callbacks: true,
+    };
+    let (session, outgoing) = Session::new(
+        context.schema.clone(),
+        bootstrap,
+        context.service.interface_id,
+        session_config,
+    );
+    info!("websocket session started");
+    let reason = pump(context, socket, &session, outgoing).await;
+    session.close();
+    info!(reason, "websocket session ended");
+}
+
+/// Moves frames both ways; returns why it stopped.
+async fn pump(
+    context: &WorkerContext,
+    mut socket: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+    session: &Session,
+    mut outgoing: futures::channel::mpsc::UnboundedReceiver<String>,
+) -> &'static str {
+    let idle = context.options.idle_timeout;
+    let mut shutdown = context.shutdown.clone();
+    let closing = loop {
+        let frame = tokio::select! {
+            frame = tokio::time::timeout(idle, socket.next()) => match frame {
+                Ok(frame) => frame,
+                Err(_) => break close(CloseCode::Away, "idle timeout"),
+            },
+            message = outgoing.next() => {
+                // The session drops its sender when it ends (an abort either way), after its last message.
+                let Some(message) = message else { break close(CloseCode::Normal, "session ended") };
+                if socket.send(Frame::text(message)).await.is_err() {
+                    return "send failed";
+                }
+                continue;
+            }
+            _ = shutdown.wait_for(|stop| *stop) => break close(CloseCode::Away, "server shutting down"),
+        };
+        match frame {
+            None => return "peer disconnected",
+            Some(Ok(Frame::Text(text))) => {
+                // A failed receive has queued an abort message; it goes out before the close.
+                let _ = session.receive(text.as_str());
+            }
+            Some(Ok(Frame::Binary(_))) => {
+                warn!("binary frame refused");
+                break close(CloseCode::Unsupported, "cap'n web uses text frames");
+            }
+            Some(Ok(Frame::Close(_))) => return "peer closed",
+            Some(Ok(_)) => {} // ping (answered by tungstenite), pong
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+                warn!(size, max_size, "message over the size limit");
+                break close(CloseCode::Size, "message too large");
+            }
+            Some(Err(error)) => {
+                debug!(%error, "websocket read failed");
+                return "read failed";
+            }
+        }
+    };
+    // Flush what the session still has to say (e.g. its abort), then close.
+    while let Ok(message) = outgoing.try_recv() {
+        if socket.send(Frame::text(message)).await.is_err() {
+            return "send failed";
+        }
+    }
+    let _ = socket.send(closing).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.close(None)).await;
+    "closed by server"
+}
