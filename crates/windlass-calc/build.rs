@@ -8,7 +8,10 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(capnweb_js)");
     println!("cargo::rerun-if-env-changed=WINDLASS_CAPNWEB_JS");
     if let Some(dir) = std::env::var_os("WINDLASS_CAPNWEB_JS").filter(|d| !d.is_empty()) {
-        if std::path::Path::new(&dir).join("capnweb/dist/index.js").is_file() {
+        if std::path::Path::new(&dir)
+            .join("capnweb/dist/index.js")
+            .is_file()
+        {
             println!("cargo::rustc-cfg=capnweb_js");
         } else {
             println!("cargo::warning=WINDLASS_CAPNWEB_JS has no capnweb/dist/index.js; web tests ignored");

@@ -137,7 +137,10 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 }
 
 /// Runs `gateway` until SIGINT or SIGTERM (`signal`).
-pub(crate) async fn gateway(args: Gateway, signal: impl std::future::Future<Output = ()>) -> ExitCode {
+pub(crate) async fn gateway(
+    args: Gateway,
+    signal: impl std::future::Future<Output = ()>,
+) -> ExitCode {
     match run_gateway(args, signal).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,
@@ -184,7 +187,9 @@ fn backend_client(connector: &Connector) -> capnp::capability::Client {
     let live = BACKEND.with(|conns| {
         let mut conns = conns.borrow_mut();
         conns.retain(|c| !c.is_disconnected());
-        conns.last().map(|c| c.bootstrap::<capnp::capability::Client>())
+        conns
+            .last()
+            .map(|c| c.bootstrap::<capnp::capability::Client>())
     });
     if let Some(client) = live {
         return client;

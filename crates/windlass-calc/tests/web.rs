@@ -127,19 +127,35 @@ fn the_gateway_names_schema_errors_and_unknown_interfaces() {
     let dir = std::env::temp_dir().join(format!("windlass-gateway-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let bad = dir.join("bad.capnp");
-    std::fs::write(&bad, "@0xd2f3c1b2a4e5f607;\ninterface Kv {\n  get @0 () -> (v :Txet);\n}\n")
-        .expect("schema");
+    std::fs::write(
+        &bad,
+        "@0xd2f3c1b2a4e5f607;\ninterface Kv {\n  get @0 () -> (v :Txet);\n}\n",
+    )
+    .expect("schema");
     let bad = bad.to_string_lossy().to_string();
     let common = ["--backend", "127.0.0.1:1", "--web", "127.0.0.1:0"];
-    let out = calc(&[&["gateway", "--schema", &bad, "--interface", "Kv"][..], &common].concat());
+    let out = calc(
+        &[
+            &["gateway", "--schema", &bad, "--interface", "Kv"][..],
+            &common,
+        ]
+        .concat(),
+    );
     assert!(!out.status.success());
     let err = stderr_of(&out);
-    assert!(err.contains("bad.capnp:3:") && err.contains("Txet"), "{err}");
+    assert!(
+        err.contains("bad.capnp:3:") && err.contains("Txet"),
+        "{err}"
+    );
 
     let schema = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../windlass-calculator/schemas/calculator.capnp");
     let schema = schema.to_string_lossy().to_string();
-    let args = [&["gateway", "--schema", &schema, "--interface", "Nope"][..], &common].concat();
+    let args = [
+        &["gateway", "--schema", &schema, "--interface", "Nope"][..],
+        &common,
+    ]
+    .concat();
     let out = calc(&args);
     assert!(!out.status.success());
     let err = stderr_of(&out);
