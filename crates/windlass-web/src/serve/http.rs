@@ -13,11 +13,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tracing::{debug, info, warn};
 
 use super::websocket::{self, Handshake, PendingUpgrade};
-use super::worker::WorkerContext;
+use super::context::{plain, Body, WorkerContext};
 use super::{RequestInfo, Transport, CAPNWEB_PATH};
 use crate::session::{Session, SessionConfig};
 
-type Body = Full<Bytes>;
 
 /// Serves one TCP connection; if it upgrades to a WebSocket, runs that session to its end too,
 /// so the worker's task for the connection covers everything the connection holds.
@@ -211,11 +210,6 @@ fn preflight() -> Response<Body> {
     response
 }
 
-pub(super) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *response.status_mut() = status;
-    response
-}
 
 fn text_header(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
     headers

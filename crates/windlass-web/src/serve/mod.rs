@@ -5,6 +5,7 @@
 //! A session's Cap'n Web tables and the Cap'n Proto clients they hold live on that worker; the
 //! bootstrap factory is called there, once per session. Today there is one worker.
 
+mod context;
 mod error;
 mod http;
 mod options;

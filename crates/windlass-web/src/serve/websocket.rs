@@ -14,8 +14,7 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info, warn};
 
-use super::http::plain;
-use super::worker::WorkerContext;
+use super::context::{plain, WorkerContext};
 use super::RequestInfo;
 use crate::session::{Session, SessionConfig};
 

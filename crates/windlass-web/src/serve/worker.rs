@@ -6,6 +6,7 @@ use std::rc::Rc;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
 use tracing::{info, warn, Instrument};
 
+use super::context::WorkerContext;
 use super::{http, ServeError, WebOptions, WebService};
 use crate::schema::Schema;
 
@@ -16,14 +17,6 @@ struct Handover {
     permit: OwnedSemaphorePermit,
 }
 
-/// What every connection task on the worker shares.
-pub(super) struct WorkerContext {
-    pub(super) service: WebService,
-    pub(super) schema: Rc<Schema>,
-    pub(super) options: WebOptions,
-    /// Becomes `true` when the server shuts down.
-    pub(super) shutdown: watch::Receiver<bool>,
-}
 
 /// The acceptor's handle on the worker thread.
 pub(super) struct Worker {
