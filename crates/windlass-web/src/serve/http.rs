@@ -12,11 +12,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tracing::{debug, info, warn};
 
-use super::websocket::{self, Handshake, PendingUpgrade};
 use super::context::{plain, Body, WorkerContext};
+use super::websocket::{self, Handshake, PendingUpgrade};
 use super::{RequestInfo, Transport, CAPNWEB_PATH};
 use crate::session::{Session, SessionConfig};
-
 
 /// Serves one TCP connection; if it upgrades to a WebSocket, runs that session to its end too,
 /// so the worker's task for the connection covers everything the connection holds.
@@ -209,7 +208,6 @@ fn preflight() -> Response<Body> {
     );
     response
 }
-
 
 fn text_header(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
     headers

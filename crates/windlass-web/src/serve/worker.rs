@@ -17,7 +17,6 @@ struct Handover {
     permit: OwnedSemaphorePermit,
 }
 
-
 /// The acceptor's handle on the worker thread.
 pub(super) struct Worker {
     connections: mpsc::UnboundedSender<Handover>,
