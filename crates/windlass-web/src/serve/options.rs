@@ -2,30 +2,30 @@
 
 use std::time::Duration;
 
-/// Default [`WebOptions::max_message_bytes`]: 1 MiB. A Cap'n Web message is one call or one
+/// Default [`WebOptions::with_max_message_bytes`]: 1 MiB. A Cap'n Web message is one call or one
 /// result; capnweb's own 32 Mi code-unit backstop is tuned for trusted peers, a public listener
 /// wants far less. Raise it for services that move large `Data`.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 20;
 
-/// Default [`WebOptions::max_body_bytes`]: 4 MiB, a few maximal messages in one HTTP batch.
+/// Default [`WebOptions::with_max_body_bytes`]: 4 MiB, a few maximal messages in one HTTP batch.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
 
-/// Default [`WebOptions::idle_timeout`]: 120 s without a frame either way closes a WebSocket,
+/// Default [`WebOptions::with_idle_timeout`]: 120 s without a frame either way closes a WebSocket,
 /// and bounds how long an HTTP request may take to send its head.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Default [`WebOptions::batch_timeout`]: 30 s for an HTTP batch's pulled results to resolve;
+/// Default [`WebOptions::with_batch_timeout`]: 30 s for an HTTP batch's pulled results to resolve;
 /// past it the batch is answered with an abort, so a stuck backend cannot hold a request open.
 pub const DEFAULT_BATCH_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Default [`WebOptions::max_connections`]: 1024 open TCP connections; more are closed at accept.
+/// Default [`WebOptions::with_max_connections`]: 1024 open TCP connections; more are closed at accept.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
-/// Default [`WebOptions::max_table_entries`]: 10 000 live entries in a session's import and
+/// Default [`WebOptions::with_max_table_entries`]: 10 000 live entries in a session's import and
 /// export tables together. A peer that holds more (never releasing) is aborted.
 pub const DEFAULT_MAX_TABLE_ENTRIES: usize = 10_000;
 
-/// Default [`WebOptions::shutdown_grace`]: 5 s for open sessions to finish after shutdown.
+/// Default [`WebOptions::with_shutdown_grace`]: 5 s for open sessions to finish after shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Limits and policies of the web listener. `WebOptions::default()` holds the `DEFAULT_*`
