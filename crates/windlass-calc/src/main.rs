@@ -318,7 +318,11 @@ async fn serve(
     // (before registration, SIGINT/SIGTERM would kill the process outright).
     let signals = ShutdownSignals::install();
     let bootstrap = |info: &ConnectionInfo| {
-        tracing::info!(client = ?info.peer(), proxy = ?info.proxy(), "bootstrap");
+        // `client=ADDR` (or `client=unix`): deploy docs and the HAProxy test read it.
+        let client = info
+            .peer()
+            .map_or_else(|| "unix".to_string(), |addr| addr.to_string());
+        tracing::info!(%client, proxy = ?info.proxy(), "bootstrap");
         calculator::new_client().client
     };
     let server = windlass::Server::bind(listen, options, bootstrap)?;
