@@ -8,12 +8,13 @@ mod serve;
 mod session;
 mod value;
 
-// STAND-INS, until the protocol, schema and mapping modules of the other helpers land: delete
-// these three `#[path]` lines (and src/session/stand_in/) and declare the real modules.
+pub mod protocol;
+
+// The session's first run-time schema and mapping (session/stand_in/): complete enough for the
+// tests against the real capnweb client, but field default values are not applied and lists of
+// capabilities or of lists cannot be read. Fuller modules replace them (see docs/web.md).
 #[path = "session/stand_in/mapping.rs"]
 mod mapping;
-#[path = "session/stand_in/protocol.rs"]
-mod protocol;
 #[path = "session/stand_in/schema.rs"]
 mod schema;
 
