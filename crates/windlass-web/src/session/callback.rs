@@ -1,130 +1,24 @@
-//! The client's exports as Cap'n Proto capabilities: calls on them become pushes to the client.
+//! The client's exports called from Cap'n Proto: a call on one becomes a push to the client,
+//! and the client's answer is written into the call's results.
+//!
+//! The top of the session: a callback decodes params, pushes, awaits the client and converts
+//! its answer as arguments, so it uses every other file. The handle it serves ([`ClientCap`]) is
+//! made by `caps` from the tables; this file supplies capnp-rpc's dispatch for it.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use capnp::any_pointer;
-use capnp::capability::{DispatchCallResult, FromClientHook, FromServer, Params, Promise, Results};
-use capnp::private::capability::ClientHook;
+use capnp::capability::{DispatchCallResult, FromServer, Params, Promise, Results};
 use futures::channel::oneshot;
-use futures::future::{FutureExt, LocalBoxFuture};
 use tracing::debug;
 
-use super::args::Args;
-use super::convert::{self, SessionCaps};
-use super::state::{ClientImport, Outbox, State};
+use super::awaiting::error_message;
+use super::caps::{ClientCapClient, SessionCaps};
+use super::convert;
+use super::eval::Args;
+use super::state::ClientCap;
 use crate::protocol::{Expr, Message};
 use crate::{mapping, Value};
-
-/// The Cap'n Proto face of the client's export `import_id`.
-pub(super) struct ClientCap {
-    state: Weak<RefCell<State>>,
-    outbox: Rc<Outbox>,
-    client_imports: Rc<RefCell<HashMap<i64, ClientImport>>>,
-    import_id: i64,
-}
-
-impl Drop for ClientCap {
-    fn drop(&mut self) {
-        // Nothing on the Cap'n Proto side holds it any more: give the client its export back.
-        let entry = self.client_imports.borrow_mut().remove(&self.import_id);
-        if let Some(entry) = entry {
-            if entry.refcount > 0 {
-                self.outbox
-                    .send(&Message::Release(self.import_id, entry.refcount));
-            }
-        }
-    }
-}
-
-/// A capability for the client's export `id` (the schema says which interface it plays).
-pub(super) fn client_cap(
-    state: &mut State,
-    weak: Weak<RefCell<State>>,
-    id: i64,
-) -> Box<dyn ClientHook> {
-    if !state.config.callbacks {
-        let error = capnp::Error::failed(
-            "the client cannot be called back during an HTTP batch; use a WebSocket session".into(),
-        );
-        return capnp_rpc::new_broken_cap(error).hook;
-    }
-    let existing = state
-        .client_imports
-        .borrow()
-        .get(&id)
-        .and_then(|e| e.server.upgrade());
-    let server = match existing {
-        Some(server) => server,
-        None => {
-            let server = Rc::new(ClientCap {
-                state: weak,
-                outbox: state.outbox.clone(),
-                client_imports: state.client_imports.clone(),
-                import_id: id,
-            });
-            let mut imports = state.client_imports.borrow_mut();
-            let entry = imports.entry(id).or_insert(ClientImport {
-                refcount: 0,
-                server: Weak::new(),
-            });
-            entry.server = Rc::downgrade(&server);
-            server
-        }
-    };
-    capnp_rpc::new_client_from_rc::<ClientCapClient, ClientCap>(server).into_client_hook()
-}
-
-/// `resolve` / `reject` from the client for `id`: a push of the session's, or a promise the
-/// client passed.
-pub(super) fn settle(
-    state: &Rc<RefCell<State>>,
-    id: i64,
-    outcome: Result<Expr, Expr>,
-) -> Result<(), String> {
-    let waiter = state.borrow_mut().awaiting.remove(&id);
-    match waiter {
-        Some(waiter) => {
-            let _ = waiter.send(outcome);
-        }
-        // capnweb ignores resolutions of what it no longer waits for; so do we.
-        None => debug!(id, "resolution of nothing awaited"),
-    }
-    Ok(())
-}
-
-/// The client's promise `id`'s resolution, awaited once however often it is used.
-pub(super) fn client_promise(
-    state: &Rc<RefCell<State>>,
-    id: i64,
-) -> Result<LocalBoxFuture<'static, Result<Expr, Rc<str>>>, String> {
-    let mut state = state.borrow_mut();
-    if let Some(shared) = state.client_promises.get(&id) {
-        return Ok(shared.clone().boxed_local());
-    }
-    state.check_room()?;
-    let (sender, receiver) = oneshot::channel();
-    state.awaiting.insert(id, sender);
-    let shared = async move {
-        match receiver.await {
-            Ok(Ok(expr)) => Ok(expr),
-            Ok(Err(error)) => Err(Rc::from(error_message(&error))),
-            Err(_) => Err(Rc::from("session closed")),
-        }
-    }
-    .boxed_local()
-    .shared();
-    state.client_promises.insert(id, shared.clone());
-    Ok(shared.boxed_local())
-}
-
-fn error_message(expr: &Expr) -> String {
-    match expr {
-        Expr::Error { kind, message, .. } => format!("{kind}: {message}"),
-        other => format!("{other:?}"),
-    }
-}
 
 impl ClientCap {
     /// A Cap'n Proto call on the export: push a call of it to the client, pull, and write the
@@ -232,24 +126,9 @@ impl ClientCap {
     }
 }
 
-/// The typed-client shim capnp-rpc needs to wrap [`ClientCap`] as a local capability.
-struct ClientCapClient(Box<dyn ClientHook>);
-
-impl FromClientHook for ClientCapClient {
-    fn new(hook: Box<dyn ClientHook>) -> Self {
-        Self(hook)
-    }
-    fn into_client_hook(self) -> Box<dyn ClientHook> {
-        self.0
-    }
-    fn as_client_hook(&self) -> &dyn ClientHook {
-        self.0.as_ref()
-    }
-}
-
 /// capnp-rpc's dispatch for [`ClientCap`].
 #[derive(Clone)]
-struct ClientCapDispatch(Rc<ClientCap>);
+pub(super) struct ClientCapDispatch(Rc<ClientCap>);
 
 impl std::ops::Deref for ClientCapDispatch {
     type Target = ClientCap;

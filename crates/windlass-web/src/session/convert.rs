@@ -1,14 +1,19 @@
 //! Between expressions, values and Cap'n Proto: the session's side of the mapping.
+//!
+//! Pure conversions over the tables: nothing here evaluates an expression or makes a call, so
+//! evaluation and callbacks both build on it.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use capnp::private::capability::{ClientHook, PipelineOp};
+use capnp::private::capability::PipelineOp;
 
-use super::state::{CapRef, Settled, State};
+use super::answer::Settled;
+use super::caps::SessionCaps;
+use super::state::{CapRef, State};
 use crate::protocol::Expr;
 use crate::schema::FieldType;
-use crate::{mapping, CapId, Caps, Value};
+use crate::{mapping, Value};
 
 /// A property path as field names (numbers, capnweb's array indexes, as their decimal text).
 pub(super) fn path_strings(path: &[crate::protocol::PathKey]) -> Vec<String> {
@@ -42,30 +47,6 @@ pub(super) fn error_expr(text: &str) -> Expr {
         kind: "Error".into(),
         message: text.into(),
         stack: None,
-    }
-}
-
-/// The session's answers to the mapping's capability questions.
-pub(super) struct SessionCaps<'a> {
-    pub(super) state: &'a mut State,
-    pub(super) weak: Weak<RefCell<State>>,
-}
-
-impl Caps for SessionCaps<'_> {
-    fn to_capnp(&mut self, cap: CapId, _interface_id: u64) -> Result<Box<dyn ClientHook>, String> {
-        match self.state.caps.remove(&cap) {
-            Some(CapRef::Hook { hook, .. }) => Ok(hook),
-            Some(CapRef::ClientExport(id)) => Ok(super::callback::client_cap(
-                self.state,
-                self.weak.clone(),
-                id,
-            )),
-            Some(CapRef::Deferred(_)) | None => Err("unknown capability".into()),
-        }
-    }
-
-    fn to_web(&mut self, hook: Box<dyn ClientHook>, interface_id: u64) -> CapId {
-        self.state.new_cap(CapRef::Hook { hook, interface_id })
     }
 }
 

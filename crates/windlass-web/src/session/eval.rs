@@ -1,20 +1,23 @@
-//! Pushes and pulls: Cap'n Web expressions evaluated as Cap'n Proto calls.
+//! Expressions evaluated: pushes and pulls as Cap'n Proto calls, and the arguments of those
+//! calls as values.
+//!
+//! One idea in two halves that recurse into each other: a call's arguments may hold calls
+//! (evaluated first, their results substituted), and a pushed value is evaluated as arguments.
+//! Everything it builds on (requests, conversions, the tables) lies below.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
-use capnp::any_pointer;
-use capnp::capability::Client;
-use capnp::private::capability::ClientHook;
-use futures::future;
+use futures::future::{self, FutureExt, LocalBoxFuture};
 use tracing::debug;
 
-use super::args::Args;
-use super::convert::{self, error_text, path_strings};
-use super::state::{Answer, Export, Outcome, Settled, State};
+use super::answer::{Answer, Settled};
+use super::awaiting::client_promise;
+use super::convert::{self, path_strings};
+use super::request::{results_outcome, send, target};
+use super::state::{CapRef, ClientImport, Export, State};
 use crate::protocol::{Expr, Message};
-use crate::schema::{FieldType, Method};
-use crate::{mapping, Value};
+use crate::Value;
 
 /// `["push", expr]`: evaluates `expr` as the client's next import.
 pub(super) fn push(state: &Rc<RefCell<State>>, expr: Expr) -> Result<(), String> {
@@ -112,12 +115,6 @@ fn rejected(text: Rc<str>) -> Rc<Answer> {
     Answer::spawn(None, future::ready(Err(text)))
 }
 
-/// What a call goes to: a capability and one of its methods.
-struct Target {
-    hook: Box<dyn ClientHook>,
-    method: Method,
-}
-
 /// A call on export `id` at `path` with `args`.
 fn call(
     state: &Rc<RefCell<State>>,
@@ -152,153 +149,6 @@ fn call(
     }))
 }
 
-type Promise =
-    capnp::capability::Promise<capnp::capability::Response<any_pointer::Owned>, capnp::Error>;
-
-async fn results_outcome(struct_id: u64, promise: Promise) -> Outcome {
-    match promise.await {
-        Ok(response) => Ok(Settled::Results {
-            struct_id,
-            response: Rc::new(response),
-        }),
-        Err(error) => Err(error_text(&error).into()),
-    }
-}
-
-/// Builds the params by the schema and sends the call.
-fn send(
-    state: &Rc<RefCell<State>>,
-    target: Target,
-    values: &[Value],
-) -> Result<(any_pointer::Pipeline, u64, Promise), String> {
-    let client = Client::new(target.hook);
-    let method = target.method;
-    let mut request = client.new_call::<any_pointer::Owned, any_pointer::Owned>(
-        method.interface_id,
-        method.ordinal,
-        None,
-    );
-    {
-        let mut borrowed = state.borrow_mut();
-        let schema = borrowed.schema.clone();
-        let mut caps = convert::SessionCaps {
-            state: &mut borrowed,
-            weak: Rc::downgrade(state),
-        };
-        let written =
-            mapping::encode_args(&schema, method.params, values, request.get(), &mut caps)
-                .map_err(|e| format!("{}: {e}", method.name));
-        // Handles the mapping did not take (or took before failing) are dropped after the borrow.
-        let unused: Vec<_> = values
-            .iter()
-            .flat_map(|v| convert::forget_caps(&mut borrowed, v))
-            .collect();
-        drop(borrowed);
-        drop(unused);
-        written?;
-    }
-    debug!(method = %method.name, "calling");
-    let remote = request.send();
-    Ok((remote.pipeline, method.results, remote.promise))
-}
-
-/// Resolves `path` on export `id` to a capability and a method. The outer `Err` is a protocol
-/// violation, the inner one a reject.
-fn target(
-    state: &Rc<RefCell<State>>,
-    id: i64,
-    path: &[String],
-) -> Result<Result<Target, String>, String> {
-    let state = state.borrow();
-    let schema = state.schema.clone();
-    let found = |interface_id: u64, name: Option<&str>| -> Result<Method, String> {
-        let interface = schema
-            .interface(interface_id)
-            .ok_or_else(|| format!("interface {interface_id:#x} is not in the schema"))?;
-        match name {
-            Some(name) => interface
-                .method(name)
-                .cloned()
-                .ok_or_else(|| format!("no method `{name}`")),
-            None => interface
-                .single_method()
-                .cloned()
-                .ok_or_else(|| "only a single-method interface can be called directly".to_string()),
-        }
-    };
-    let (hook, method) = match state.exports.get(&id) {
-        None => return Err(format!("call on unknown export {id}")),
-        Some(Export::Cap {
-            client,
-            interface_id,
-            ..
-        }) => {
-            let method = match path {
-                [] => found(*interface_id, None),
-                [name] => found(*interface_id, Some(name)),
-                _ => Err(format!("a capability has no property `{}`", path[0])),
-            };
-            (client.hook.add_ref(), method)
-        }
-        Some(Export::Answer { answer, .. }) => {
-            // The whole path may name a capability (then call its single method), else the last
-            // element is the method of the capability the rest names.
-            let whole = answer_cap(&state, answer, path);
-            match whole {
-                Some((hook, interface_id)) if !path.is_empty() => (hook, found(interface_id, None)),
-                _ => match path.split_last() {
-                    None => return Ok(Err("a result is not callable".into())),
-                    Some((name, prefix)) => match answer_cap(&state, answer, prefix) {
-                        Some((hook, interface_id)) => (hook, found(interface_id, Some(name))),
-                        None => {
-                            return Ok(Err(format!("`{}` is not a capability", prefix.join("."))))
-                        }
-                    },
-                },
-            }
-        }
-    };
-    Ok(method.map(|method| Target { hook, method }))
-}
-
-/// The capability at `path` in an answer: pipelined when the call is in flight, or a promise
-/// capability resolved when the answer settles. `None` if the path names no capability.
-pub(super) fn answer_cap(
-    state: &State,
-    answer: &Answer,
-    path: &[String],
-) -> Option<(Box<dyn ClientHook>, u64)> {
-    if let Some((struct_id, pipeline)) = &answer.pipeline {
-        let field = state.schema.field_path(*struct_id, path).ok()?;
-        let FieldType::Interface(interface_id) = field.ty else {
-            return None;
-        };
-        let mut cap = pipeline.noop();
-        for index in field.pointers {
-            cap = cap.get_pointer_field(index);
-        }
-        return Some((cap.as_cap(), interface_id));
-    }
-    // The call has not gone out yet: only a settled capability answer can stand in for a
-    // capability; its interface is known once it settles, so only the empty path is served.
-    if !path.is_empty() {
-        return None;
-    }
-    let outcome = answer.outcome.clone();
-    let interface_id = match outcome.peek() {
-        Some(Ok(Settled::Cap { interface_id, .. })) => *interface_id,
-        _ => return None,
-    };
-    let client: Client = capnp_rpc::new_future_client(async move {
-        match outcome.await {
-            Ok(Settled::Cap { hook, .. }) => Ok(Client::new(hook.add_ref())),
-            Ok(_) => Err(capnp::Error::failed("not a capability".into())),
-            Err(text) => Err(capnp::Error::failed(text.to_string())),
-        }
-    });
-    Some((client.hook, interface_id))
-}
-
 /// A push of a property path (no call): the capability or data it names.
 fn property(state: &Rc<RefCell<State>>, id: i64, path: &[String]) -> Result<Rc<Answer>, String> {
     let borrowed = state.borrow();
@@ -318,7 +168,7 @@ fn property(state: &Rc<RefCell<State>>, id: i64, path: &[String]) -> Result<Rc<A
             rejected(format!("a capability has no property `{}`", path[0]).into())
         }),
         Some(Export::Answer { answer, .. }) => {
-            if let Some((hook, interface_id)) = answer_cap(&borrowed, answer, path) {
+            if let Some((hook, interface_id)) = answer.cap_at(&borrowed.schema, path) {
                 let settled = Settled::Cap {
                     hook: Rc::new(hook),
                     interface_id,
@@ -333,5 +183,168 @@ fn property(state: &Rc<RefCell<State>>, id: i64, path: &[String]) -> Result<Rc<A
                 convert::settled_at(&weak, &settled, &path).map_err(Rc::from)
             }))
         }
+    }
+}
+
+/// Arguments being converted: promises of data among them are awaited before the call.
+pub(super) struct Args {
+    /// Weak: the futures of `deferred` may end up inside the state's own tables.
+    state: Weak<RefCell<State>>,
+    deferred: Vec<LocalBoxFuture<'static, Result<Value, Rc<str>>>>,
+}
+
+impl Args {
+    pub(super) fn new(state: &Rc<RefCell<State>>) -> Self {
+        Self {
+            state: Rc::downgrade(state),
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Whether no argument waits for a promise (the call can go out at once).
+    pub(super) fn is_ready(&self) -> bool {
+        self.deferred.is_empty()
+    }
+
+    fn state(&self) -> Result<Rc<RefCell<State>>, String> {
+        self.state
+            .upgrade()
+            .ok_or_else(|| "session closed".to_string())
+    }
+
+    /// An expression as a value; capabilities become [`crate::CapId`]s.
+    pub(super) fn value(&mut self, expr: Expr) -> Result<Value, String> {
+        Ok(match expr {
+            Expr::Array(items) => Value::Array(
+                items
+                    .into_iter()
+                    .map(|e| self.value(e))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expr::Object(fields) => Value::Object(
+                fields
+                    .into_iter()
+                    .map(|(k, e)| Ok((k, self.value(e)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            Expr::Export(id) => {
+                let state = self.state()?;
+                let mut state = state.borrow_mut();
+                state.check_room()?;
+                state
+                    .client_imports
+                    .borrow_mut()
+                    .entry(id)
+                    .or_insert_with(|| ClientImport {
+                        refcount: 0,
+                        server: Weak::new(),
+                    })
+                    .refcount += 1;
+                Value::Cap(state.new_cap(CapRef::ClientExport(id)))
+            }
+            Expr::Promise(id) => {
+                let resolution = client_promise(&self.state()?, id)?;
+                let weak = self.state.clone();
+                self.defer(async move {
+                    let expr = resolution.await?;
+                    let state = weak.upgrade().ok_or_else(|| Rc::from("session closed"))?;
+                    let mut args = Args::new(&state);
+                    let value = args.value(expr).map_err(Rc::from)?;
+                    Ok(args
+                        .finish(weak, vec![value])
+                        .await?
+                        .pop()
+                        .unwrap_or(Value::Undefined))
+                })
+            }
+            Expr::Pipeline { args: Some(_), .. } | Expr::Import { args: Some(_), .. } => {
+                // A call inside the arguments: made first, its result substituted.
+                let answer = evaluate(&self.state()?, expr)?;
+                self.defer_answer(answer, Vec::new())
+            }
+            Expr::Pipeline {
+                id,
+                path,
+                args: None,
+            }
+            | Expr::Import {
+                id,
+                path,
+                args: None,
+            } => {
+                let path = path_strings(&path);
+                let state = self.state()?;
+                let mut state = state.borrow_mut();
+                match state.exports.get(&id) {
+                    None => return Err(format!("reference to unknown export {id}")),
+                    Some(Export::Cap {
+                        client,
+                        interface_id,
+                        ..
+                    }) if path.is_empty() => {
+                        let cap = CapRef::Hook {
+                            hook: client.hook.add_ref(),
+                            interface_id: *interface_id,
+                        };
+                        Value::Cap(state.new_cap(cap))
+                    }
+                    Some(Export::Cap { .. }) => {
+                        let text = format!("a capability has no property `{}`", path[0]);
+                        drop(state);
+                        self.defer(future::ready(Err(Rc::from(text))))
+                    }
+                    Some(Export::Answer { answer, .. }) => {
+                        let answer = answer.clone();
+                        if let Some((hook, interface_id)) = answer.cap_at(&state.schema, &path) {
+                            Value::Cap(state.new_cap(CapRef::Hook { hook, interface_id }))
+                        } else {
+                            drop(state);
+                            self.defer_answer(answer, path)
+                        }
+                    }
+                }
+            }
+            Expr::Remap { .. } => return Err(".map() is not supported by this server".into()),
+            other => convert::plain_value(other)?,
+        })
+    }
+
+    fn defer_answer(&mut self, answer: Rc<Answer>, path: Vec<String>) -> Value {
+        let weak = self.state.clone();
+        self.defer(async move {
+            let settled = answer.outcome.clone().await?;
+            let settled = convert::settled_at(&weak, &settled, &path).map_err(Rc::from)?;
+            convert::settled_value(&weak, &settled).map_err(Rc::from)
+        })
+    }
+
+    fn defer(
+        &mut self,
+        future: impl std::future::Future<Output = Result<Value, Rc<str>>> + 'static,
+    ) -> Value {
+        let index = self.deferred.len();
+        self.deferred.push(future.boxed_local());
+        match self.state.upgrade() {
+            Some(state) => Value::Cap(state.borrow_mut().new_cap(CapRef::Deferred(index))),
+            None => Value::Undefined,
+        }
+    }
+
+    /// Awaits the deferred values and puts them in place.
+    pub(super) async fn finish(
+        self,
+        weak: Weak<RefCell<State>>,
+        mut values: Vec<Value>,
+    ) -> Result<Vec<Value>, Rc<str>> {
+        if self.deferred.is_empty() {
+            return Ok(values);
+        }
+        let resolved = future::try_join_all(self.deferred).await?;
+        let state = weak.upgrade().ok_or_else(|| Rc::from("session closed"))?;
+        let mut state = state.borrow_mut();
+        for value in &mut values {
+            convert::substitute(&mut state, value, &resolved);
+        }
+        Ok(values)
     }
 }

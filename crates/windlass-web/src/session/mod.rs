@@ -8,10 +8,16 @@
 //! client's pushes take export IDs 1, 2, …; capabilities the session sends take -1, -2, …; the
 //! client's own exports are negative IDs it picked, the session's pushes to the client 1, 2, ….
 
-mod args;
+// Layers from the bottom up, each file using only those before it: outbox, answer, state, caps,
+// convert, awaiting, request, eval, callback.
+mod answer;
+mod awaiting;
 mod callback;
+mod caps;
 mod convert;
 mod eval;
+mod outbox;
+mod request;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -24,7 +30,8 @@ use tracing::{debug, warn};
 
 use crate::protocol::{Expr, Limits, Message};
 use crate::schema::Schema;
-use state::{Outbox, State};
+use outbox::Outbox;
+use state::State;
 
 /// A session's limits and abilities.
 #[derive(Clone, Debug)]
@@ -92,8 +99,8 @@ impl Session {
             Message::Push(expr) => eval::push(&self.state, expr),
             Message::Pull(id) => eval::pull(&self.state, id),
             Message::Release(id, count) => State::release(&self.state, id, count),
-            Message::Resolve(id, expr) => callback::settle(&self.state, id, Ok(expr)),
-            Message::Reject(id, expr) => callback::settle(&self.state, id, Err(expr)),
+            Message::Resolve(id, expr) => awaiting::settle(&self.state, id, Ok(expr)),
+            Message::Reject(id, expr) => awaiting::settle(&self.state, id, Err(expr)),
             Message::Abort(expr) => {
                 debug!(reason = ?expr, "peer aborted");
                 self.close();

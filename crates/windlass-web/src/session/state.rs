@@ -1,76 +1,24 @@
 //! A session's tables: what each ID and each [`CapId`] stands for.
+//!
+//! Only the outbox and the answers lie below; every other session file works on these tables. The client's exports' Cap'n Proto handles ([`ClientCap`]) live here too, because a
+//! table entry points at its handle and the handle's drop updates the table; what a call on a
+//! handle does is `callback`'s business.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
-use capnp::any_pointer;
-use capnp::capability::{Client, Response};
+use capnp::capability::Client;
 use capnp::private::capability::ClientHook;
-use futures::channel::{mpsc, oneshot};
-use std::future::Future;
+use futures::channel::oneshot;
+use futures::future::{AbortHandle, LocalBoxFuture, Shared};
 
-use futures::future::{self, AbortHandle, FutureExt, LocalBoxFuture, Shared};
-use tracing::debug;
-
+use super::answer::Answer;
+use super::outbox::Outbox;
 use super::SessionConfig;
 use crate::protocol::{Expr, Message};
 use crate::schema::Schema;
 use crate::CapId;
-
-/// What a settled push evaluates to.
-#[derive(Clone)]
-pub(super) enum Settled {
-    /// The results of a Cap'n Proto call: struct `struct_id` in `response`.
-    Results {
-        struct_id: u64,
-        response: Rc<Response<any_pointer::Owned>>,
-    },
-    /// A capability (a property path that named one).
-    Cap {
-        hook: Rc<Box<dyn ClientHook>>,
-        interface_id: u64,
-    },
-    /// Plain data (a pushed value, or a data property of a result).
-    Data(Rc<crate::Value>),
-}
-
-/// The outcome of a push: settled, or the error's text for a reject.
-pub(super) type Outcome = Result<Settled, Rc<str>>;
-
-/// A push's result, pending or settled.
-pub(super) struct Answer {
-    /// Promise pipelining into the results (struct ID, pipeline); only for a call sent at once.
-    pub(super) pipeline: Option<(u64, any_pointer::Pipeline)>,
-    pub(super) outcome: Shared<LocalBoxFuture<'static, Outcome>>,
-    /// The task driving `outcome`: capnp-rpc runs a local call only while its promise is
-    /// polled, and a call used only for pipelining is never pulled.
-    driver: AbortHandle,
-}
-
-impl Answer {
-    /// An answer settled by `outcome`, driven from now on (on the current `LocalSet`).
-    pub(super) fn spawn(
-        pipeline: Option<(u64, any_pointer::Pipeline)>,
-        outcome: impl Future<Output = Outcome> + 'static,
-    ) -> Rc<Self> {
-        let outcome = outcome.boxed_local().shared();
-        let (driver_task, driver) = future::abortable(outcome.clone());
-        tokio::task::spawn_local(driver_task);
-        Rc::new(Self {
-            pipeline,
-            outcome,
-            driver,
-        })
-    }
-}
-
-impl Drop for Answer {
-    /// Released: dropping the promise cancels the Cap'n Proto call, as capnweb's release does.
-    fn drop(&mut self) {
-        self.driver.abort();
-    }
-}
 
 /// The resolution of a promise the client passed, shared by every use of it.
 pub(super) type ClientPromise = Shared<LocalBoxFuture<'static, Result<Expr, Rc<str>>>>;
@@ -105,34 +53,27 @@ pub(super) struct ClientImport {
     /// How many times the client introduced this ID (sent back in `release`).
     pub(super) refcount: u32,
     /// The Cap'n Proto face of it, while anyone holds it.
-    pub(super) server: std::rc::Weak<super::callback::ClientCap>,
+    pub(super) server: Weak<ClientCap>,
 }
 
-/// The outgoing side: message texts for the transport, until the session closes.
-pub(super) struct Outbox {
-    sender: RefCell<Option<mpsc::UnboundedSender<String>>>,
+/// The Cap'n Proto face of the client's export `import_id`.
+pub(super) struct ClientCap {
+    pub(super) state: Weak<RefCell<State>>,
+    pub(super) outbox: Rc<Outbox>,
+    pub(super) client_imports: Rc<RefCell<HashMap<i64, ClientImport>>>,
+    pub(super) import_id: i64,
 }
 
-impl Outbox {
-    pub(super) fn new(sender: mpsc::UnboundedSender<String>) -> Self {
-        Self {
-            sender: RefCell::new(Some(sender)),
+impl Drop for ClientCap {
+    fn drop(&mut self) {
+        // Nothing on the Cap'n Proto side holds it any more: give the client its export back.
+        let entry = self.client_imports.borrow_mut().remove(&self.import_id);
+        if let Some(entry) = entry {
+            if entry.refcount > 0 {
+                self.outbox
+                    .send(&Message::Release(self.import_id, entry.refcount));
+            }
         }
-    }
-
-    pub(super) fn send(&self, message: &Message) {
-        if let Some(sender) = self.sender.borrow().as_ref() {
-            debug!(?message, "sending");
-            let _ = sender.unbounded_send(message.to_text());
-        }
-    }
-
-    pub(super) fn close(&self) {
-        self.sender.borrow_mut().take();
-    }
-
-    pub(super) fn is_closed(&self) -> bool {
-        self.sender.borrow().is_none()
     }
 }
 
