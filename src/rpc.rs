@@ -1,12 +1,6 @@
 //! Glue between sockets and capnp-rpc shared by servers and clients: socket tuning, TLS
 //! recognition and the `Abort` message a refused peer is sent. The `VatNetwork` itself is made
-//! by [`transport::network`].
-
-use crate::transport;
-
-/// A boxed two-party network, ready for [`capnp_rpc::RpcSystem::new`]; made by
-/// [`transport::network`].
-pub(crate) use transport::BoxedNetwork as Network;
+//! by `transport::network`.
 
 /// Whether the first bytes of a stream are a TLS handshake record: content type 22, major
 /// version 3. A Cap'n Proto stream starts with a little-endian segment count, which would have to

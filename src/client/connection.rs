@@ -14,7 +14,6 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::instrument::{ConnectionStats, End, Watch};
-use crate::rpc;
 
 /// An interface ID no schema uses (the top bit set, then a fixed pattern): a heartbeat probe
 /// calls it on the bootstrap capability and any answer — `Unimplemented`, normally — proves the
@@ -68,7 +67,7 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     pub(super) fn start(
-        network: rpc::Network,
+        network: crate::transport::BoxedNetwork,
         watch: Rc<Watch>,
         peer: Option<SocketAddr>,
         heartbeat: Option<Duration>,

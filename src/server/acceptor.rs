@@ -124,18 +124,15 @@ impl Acceptor {
             self.refuse(incoming, id);
             return;
         }
-        let peer = incoming.peer();
+        let peer = ShowPeer(incoming.peer());
         match incoming.into_accepted() {
-            Ok(stream) => self.hand_over(stream, peer, id),
-            Err(e) => {
-                let peer = ShowPeer(peer);
-                warn!(%peer, error = %e, "cannot hand the connection to a worker");
-            }
+            Ok(stream) => self.hand_over(stream, id),
+            Err(e) => warn!(%peer, error = %e, "cannot hand the connection to a worker"),
         }
     }
 
     /// Gives an admitted connection to the least-loaded worker.
-    fn hand_over(&self, stream: job::Accepted, peer: Option<SocketAddr>, id: u64) {
+    fn hand_over(&self, stream: job::Accepted, id: u64) {
         let Some((index, worker)) = self
             .workers
             .iter()
@@ -147,7 +144,7 @@ impl Acceptor {
         self.shared.active.fetch_add(1, Relaxed);
         self.shared.accepted.fetch_add(1, Relaxed);
         worker.load.fetch_add(1, Relaxed);
-        if worker.tx.send(job::Job { stream, peer, id }).is_err() {
+        if worker.tx.send(job::Job { stream, id }).is_err() {
             // The worker is gone (it only exits at shutdown); undo the bookkeeping.
             worker.load.fetch_sub(1, Relaxed);
             self.shared.closed(id);

@@ -58,7 +58,7 @@ struct Handler {
 /// Serves one connection from the acceptor until it ends, idles out or the server shuts down,
 /// then logs a one-line summary.
 pub(super) async fn serve(job: Job, ctx: Rc<Context>) {
-    let info = ConnectionInfo::new(job.id, job.peer, ctx.worker);
+    let info = ConnectionInfo::new(job.id, job.peer(), ctx.worker);
     let watch = Watch::new(info.counters.clone(), ctx.options.redact.clone());
     watch.questions.set_limits(ctx.options.flow_limits());
     let mut handler = Handler {
@@ -75,7 +75,7 @@ pub(super) async fn serve(job: Job, ctx: Rc<Context>) {
         spare: None,
     };
     let network = match job.stream {
-        Accepted::Tcp(stream) => handler.establish_tcp(stream).await,
+        Accepted::Tcp(stream, peer) => handler.establish_tcp(stream, peer).await,
         #[cfg(unix)]
         Accepted::Unix(stream) => handler.establish_unix(stream),
     };
@@ -87,7 +87,11 @@ pub(super) async fn serve(job: Job, ctx: Rc<Context>) {
 impl Handler {
     /// A TCP connection: the PROXY header if configured, then the first bytes and, on a TLS
     /// server, the handshake. `None` means the connection was refused or shutdown began.
-    async fn establish_tcp(&mut self, stream: std::net::TcpStream) -> Option<rpc::Network> {
+    async fn establish_tcp(
+        &mut self,
+        stream: std::net::TcpStream,
+        peer: std::net::SocketAddr,
+    ) -> Option<transport::BoxedNetwork> {
         self.spare = stream.try_clone().ok();
         let stream = match stream
             .set_nonblocking(true)
@@ -101,8 +105,8 @@ impl Handler {
         };
         rpc::tune_socket(&stream);
         #[cfg(feature = "proxy-protocol")]
-        let stream = match (&self.ctx.options.proxy_protocol, self.info.peer) {
-            (Some(config), Some(peer)) => {
+        let stream = match &self.ctx.options.proxy_protocol {
+            Some(config) => {
                 let timeout = self.ctx.options.handshake_timeout;
                 let shared = &self.ctx.shared;
                 let accepted = super::proxy_protocol::accept(stream, peer, config, timeout, shared);
@@ -110,8 +114,10 @@ impl Handler {
                 self.info.set_proxied(client);
                 stream
             }
-            _ => stream,
+            None => stream,
         };
+        #[cfg(not(feature = "proxy-protocol"))]
+        let _ = peer;
         let mut phase = self.phase.clone();
         let network = tokio::select! {
             network = self.establish(stream) => network,
@@ -129,7 +135,7 @@ impl Handler {
     /// Reads the first bytes (bounded by the handshake timeout and, for silence, the idle
     /// timeout), checks them and, on a TLS server, completes the handshake. `None` means the
     /// connection was refused (and why has been logged and, where possible, told to the peer).
-    async fn establish(&mut self, mut stream: TcpStream) -> Option<rpc::Network> {
+    async fn establish(&mut self, mut stream: TcpStream) -> Option<transport::BoxedNetwork> {
         let ctx = self.ctx.clone();
         let deadline = Instant::now() + ctx.options.handshake_timeout;
         let timeout = ctx.options.sniff_timeout();
@@ -170,7 +176,7 @@ impl Handler {
         stream: Rewind<TcpStream>,
         tls: &crate::tls::ServerTls,
         deadline: Instant,
-    ) -> Option<rpc::Network> {
+    ) -> Option<transport::BoxedNetwork> {
         let shared = &self.ctx.shared;
         if !stream.head().is_tls() {
             peer_warn!(
@@ -211,7 +217,10 @@ impl Handler {
     /// A unix socket connection: no protocol sniffing and no TLS (see `server::unix`); the
     /// peer's credentials go to the bootstrap factory.
     #[cfg(unix)]
-    fn establish_unix(&mut self, stream: std::os::unix::net::UnixStream) -> Option<rpc::Network> {
+    fn establish_unix(
+        &mut self,
+        stream: std::os::unix::net::UnixStream,
+    ) -> Option<transport::BoxedNetwork> {
         let stream = match stream
             .set_nonblocking(true)
             .and_then(|()| tokio::net::UnixStream::from_std(stream))
@@ -233,7 +242,7 @@ impl Handler {
 
     /// The server side's RPC network over the connection's two halves, with the options'
     /// limits and stream window.
-    fn network<R, W>(&self, reader: R, writer: W) -> rpc::Network
+    fn network<R, W>(&self, reader: R, writer: W) -> transport::BoxedNetwork
     where
         R: tokio::io::AsyncRead + Unpin + 'static,
         W: tokio::io::AsyncWrite + Unpin + 'static,
@@ -243,7 +252,7 @@ impl Handler {
     }
 
     /// Runs an established connection's RPC system until it ends, then logs a summary.
-    async fn run(mut self, network: rpc::Network) {
+    async fn run(mut self, network: transport::BoxedNetwork) {
         let ctx = self.ctx.clone();
         ctx.shared.opened(&self.info);
         info!(

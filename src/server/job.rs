@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 /// An accepted socket, still a std socket: it is registered with the worker's runtime by the
 /// connection task, on the worker thread.
 pub(super) enum Accepted {
-    /// A TCP connection (plain or TLS).
-    Tcp(std::net::TcpStream),
+    /// A TCP connection (plain or TLS) and the remote address `accept` reported.
+    Tcp(std::net::TcpStream, SocketAddr),
     /// A unix domain socket connection.
     #[cfg(unix)]
     Unix(std::os::unix::net::UnixStream),
@@ -17,10 +17,19 @@ pub(super) enum Accepted {
 pub(super) struct Job {
     /// The accepted socket.
     pub(super) stream: Accepted,
-    /// The remote address `accept` reported (`None` for a unix socket, which has none).
-    pub(super) peer: Option<SocketAddr>,
     /// The connection's id, unique within the server.
     pub(super) id: u64,
+}
+
+impl Job {
+    /// The peer's address (`None` for a unix socket, which has none).
+    pub(super) fn peer(&self) -> Option<SocketAddr> {
+        match &self.stream {
+            Accepted::Tcp(_, peer) => Some(*peer),
+            #[cfg(unix)]
+            Accepted::Unix(_) => None,
+        }
+    }
 }
 
 /// A connection as `accept` returned it, registered with the acceptor's runtime, before the
@@ -44,7 +53,7 @@ impl Incoming {
     /// Deregisters the socket from the acceptor's runtime, for a worker to register it again.
     pub(super) fn into_accepted(self) -> std::io::Result<Accepted> {
         match self {
-            Incoming::Tcp(stream, _) => stream.into_std().map(Accepted::Tcp),
+            Incoming::Tcp(stream, peer) => stream.into_std().map(|s| Accepted::Tcp(s, peer)),
             #[cfg(unix)]
             Incoming::Unix(stream) => stream.into_std().map(Accepted::Unix),
         }

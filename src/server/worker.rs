@@ -68,7 +68,7 @@ async fn run(
             _ = phase.wait_for(|p| *p != Phase::Running) => break,
             job = rx.recv() => match job {
                 Some(job) => {
-                    let peer = ShowPeer(job.peer);
+                    let peer = ShowPeer(job.peer());
                     let span = info_span!("conn", conn_id = job.id, %peer, worker = index, proxy = tracing::field::Empty);
                     let task = connection::serve(job, ctx.clone());
                     connections.spawn_local(task.instrument(span));
