@@ -116,18 +116,22 @@ impl WebListener {
     /// Stops accepting, lets sessions finish within the listener's grace period, and waits.
     pub(crate) async fn stop(self) -> Result<(), ExitCode> {
         let _ = self.stop.send(());
-        match self.task.await {
-            Ok(result) => result.map_err(fail),
-            Err(e) => Err(fail(format!("the web listener failed: {e}"))),
-        }
+        ended(self.task.await)
     }
 
     /// Resolves if the listener stops by itself (its worker died).
     async fn finished(&mut self) -> Result<(), ExitCode> {
-        match (&mut self.task).await {
-            Ok(result) => result.map_err(fail),
-            Err(e) => Err(fail(format!("the web listener failed: {e}"))),
-        }
+        ended((&mut self.task).await)
+    }
+}
+
+/// How the listener's task ended, with its error printed.
+fn ended(
+    joined: Result<Result<(), windlass_web::ServeError>, tokio::task::JoinError>,
+) -> Result<(), ExitCode> {
+    match joined {
+        Ok(result) => result.map_err(fail),
+        Err(e) => Err(fail(format!("the web listener failed: {e}"))),
     }
 }
 
