@@ -4,19 +4,13 @@
 //! The crate sits above the `windlass` library; the library has no web dependencies.
 //! See `docs/web.md` for the mapping rules.
 
+mod mapping;
+mod schema;
 mod serve;
 mod session;
 mod value;
 
 pub mod protocol;
-
-// The session's first run-time schema and mapping (session/stand_in/): complete enough for the
-// tests against the real capnweb client, but field default values are not applied and lists of
-// capabilities or of lists cannot be read. Fuller modules replace them (see docs/web.md).
-#[path = "session/stand_in/mapping.rs"]
-mod mapping;
-#[path = "session/stand_in/schema.rs"]
-mod schema;
 
 pub use serve::{
     serve, BootstrapFactory, RequestInfo, ServeError, Transport, WebOptions, WebService,

@@ -92,7 +92,7 @@ pub(super) fn target(
             Some(name) => interface
                 .method(name)
                 .cloned()
-                .ok_or_else(|| format!("no method `{name}`")),
+                .ok_or_else(|| format!("no method `{name}` in {}", interface.name())),
             None => interface
                 .single_method()
                 .cloned()
