@@ -25,6 +25,8 @@ mod encode;
 mod error;
 mod number;
 mod raw;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use error::MapError;
 

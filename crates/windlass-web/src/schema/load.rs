@@ -104,6 +104,59 @@ impl Nodes {
         Ok(())
     }
 
+    /// Checks that every slot (and union discriminant) of every struct lies inside the struct's
+    /// data or pointer section. capnp's layout builders write at the offset they are given
+    /// without a bounds check, so a malformed request must be refused here, before the mapping
+    /// ever writes by it. Groups are checked against the sizes of the struct holding them.
+    pub(super) fn check_layouts(&self) -> Result<(), SchemaError> {
+        for s in self.structs.values().filter(|s| !s.is_group) {
+            let section = Section {
+                data_bits: u64::from(s.data_words) * 64,
+                pointers: u32::from(s.pointer_count),
+            };
+            self.check_fields(s, section, 0)
+                .map_err(|reason| SchemaError::Node { node: s.id, reason })?;
+        }
+        Ok(())
+    }
+
+    fn check_fields(&self, s: &StructSchema, section: Section, depth: usize) -> Result<(), String> {
+        // Groups nest as deep as the source text does; a cycle (a hostile request) ends here.
+        if depth > MAX_GROUP_DEPTH {
+            return Err(format!("groups nested deeper than {MAX_GROUP_DEPTH}"));
+        }
+        if let Some(offset) = s.discriminant_offset {
+            section.check_data(offset, 16, "the union discriminant")?;
+        }
+        for field in &s.fields {
+            match &field.kind {
+                FieldKind::Slot { offset, ty, .. } if ty.is_pointer() => {
+                    if *offset >= section.pointers {
+                        return Err(format!(
+                            "field `{}` is beyond the pointer section",
+                            field.name
+                        ));
+                    }
+                }
+                FieldKind::Slot { offset, ty, .. } => {
+                    section.check_data(
+                        *offset,
+                        data_bits(ty),
+                        &format!("field `{}`", field.name),
+                    )?;
+                }
+                FieldKind::Group(id) => {
+                    let group = self
+                        .structs
+                        .get(id)
+                        .ok_or_else(|| format!("group `{}` ({id:#x}) is missing", field.name))?;
+                    self.check_fields(group, section, depth + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Appends each interface's inherited methods to its own: depth first, every superclass
     /// once, so a diamond (or a cycle in a hostile request) cannot repeat or loop.
     pub(super) fn inherit(&mut self) {
@@ -129,6 +182,39 @@ impl Nodes {
                 }
             }
         }
+    }
+}
+
+/// How deep groups may nest in a struct. capnp's own reader stops messages at 64 levels; a
+/// schema nesting groups deeper than that is not one a person wrote.
+const MAX_GROUP_DEPTH: usize = 64;
+
+/// The sizes of a struct's sections, which its groups share.
+#[derive(Clone, Copy)]
+struct Section {
+    data_bits: u64,
+    pointers: u32,
+}
+
+impl Section {
+    /// Whether `bits`-wide element `offset` of the data section lies inside it.
+    fn check_data(self, offset: u32, bits: u64, what: &str) -> Result<(), String> {
+        if (u64::from(offset) + 1) * bits > self.data_bits {
+            return Err(format!("{what} is beyond the data section"));
+        }
+        Ok(())
+    }
+}
+
+/// The width of a data-section type, in bits (`offset` counts in these units).
+fn data_bits(ty: &FieldType) -> u64 {
+    match ty {
+        FieldType::Void => 0,
+        FieldType::Bool => 1,
+        FieldType::Int(w) | FieldType::UInt(w) => u64::from(*w),
+        FieldType::Float32 => 32,
+        FieldType::Enum(_) => 16,
+        _ => 64,
     }
 }
 

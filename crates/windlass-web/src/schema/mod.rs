@@ -11,6 +11,8 @@ mod error;
 mod interface;
 mod load;
 mod path;
+#[cfg(test)]
+pub(crate) mod tests;
 mod types;
 
 use std::collections::HashMap;
@@ -52,6 +54,7 @@ impl Schema {
         request: capnp::schema_capnp::code_generator_request::Reader<'_>,
     ) -> Result<Schema, SchemaError> {
         let mut nodes = load::Nodes::read(request)?;
+        nodes.check_layouts()?;
         nodes.inherit();
         Ok(Schema {
             structs: nodes.structs,
