@@ -13,7 +13,7 @@ use super::caps::SessionCaps;
 use super::state::{CapRef, State};
 use crate::protocol::Expr;
 use crate::schema::FieldType;
-use crate::{mapping, Value};
+use crate::{mapping, CapId, Value};
 
 /// A property path as field names (numbers, capnweb's array indexes, as their decimal text).
 pub(super) fn path_strings(path: &[crate::protocol::PathKey]) -> Vec<String> {
@@ -83,7 +83,20 @@ pub(super) fn settled_at(
                 });
             }
             let value = settled_value(weak, settled)?;
-            Ok(Settled::Data(Rc::new(walk(&value, path)?)))
+            let walked = walk(&value, path);
+            // The rest of the results was decoded too: its handles are not needed.
+            if let Some(state) = weak.upgrade() {
+                let kept = walked.as_ref().map(cap_ids).unwrap_or_default();
+                let mut borrowed = state.borrow_mut();
+                let dropped: Vec<_> = cap_ids(&value)
+                    .into_iter()
+                    .filter(|cap| !kept.contains(cap))
+                    .filter_map(|cap| borrowed.caps.remove(&cap))
+                    .collect();
+                drop(borrowed);
+                drop(dropped);
+            }
+            Ok(Settled::Data(Rc::new(walked?)))
         }
         Settled::Data(value) => Ok(Settled::Data(Rc::new(walk(value, path)?))),
         Settled::Cap { .. } => Err(format!("a capability has no property `{}`", path[0])),
@@ -217,6 +230,21 @@ pub(super) fn substitute(state: &mut State, value: &mut Value, resolved: &[Value
     }
 }
 
+/// The handles in `value`.
+fn cap_ids(value: &Value) -> Vec<CapId> {
+    let mut ids = Vec::new();
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(items) => stack.extend(items),
+            Value::Object(fields) => stack.extend(fields.iter().map(|(_, v)| v)),
+            Value::Cap(cap) => ids.push(*cap),
+            _ => {}
+        }
+    }
+    ids
+}
+
 /// Forgets the handles in `value` that the mapping did not use.
 pub(super) fn forget_caps(state: &mut State, value: &Value) -> Vec<CapRef> {
     let mut dropped = Vec::new();
@@ -230,4 +258,49 @@ pub(super) fn forget_caps(state: &mut State, value: &Value) -> Vec<CapRef> {
         }
     }
     dropped
+}
+
+/// A copy of `value` whose capabilities are new handles for the same capabilities, so the copy
+/// can be consumed (by the mapping or by sending it) while `value` stays usable.
+pub(super) fn dup_caps(state: &mut State, value: &Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(|v| dup_caps(state, v)).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), dup_caps(state, v)))
+                .collect(),
+        ),
+        Value::Cap(cap) => {
+            let copy = match state.caps.get(cap) {
+                Some(CapRef::Hook { hook, interface_id }) => CapRef::Hook {
+                    hook: hook.add_ref(),
+                    interface_id: *interface_id,
+                },
+                Some(CapRef::ClientExport(id)) => CapRef::ClientExport(*id),
+                Some(CapRef::Deferred(_)) | None => return Value::Undefined,
+            };
+            Value::Cap(state.new_cap(copy))
+        }
+        other => other.clone(),
+    }
+}
+
+/// The Cap'n Proto capability a settled answer is, if it is one: a capability answer, or data
+/// that is a handle on a Cap'n Proto capability.
+pub(super) fn settled_cap(
+    state: &State,
+    settled: &Settled,
+) -> Option<(Box<dyn capnp::private::capability::ClientHook>, u64)> {
+    match settled {
+        Settled::Cap { hook, interface_id } => Some((hook.add_ref(), *interface_id)),
+        Settled::Data(value) => match &**value {
+            Value::Cap(cap) => match state.caps.get(cap) {
+                Some(CapRef::Hook { hook, interface_id }) => Some((hook.add_ref(), *interface_id)),
+                _ => None,
+            },
+            _ => None,
+        },
+        Settled::Results { .. } => None,
+    }
 }

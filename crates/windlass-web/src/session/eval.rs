@@ -14,8 +14,9 @@ use tracing::debug;
 use super::answer::{Answer, Settled};
 use super::awaiting::client_promise;
 use super::convert::{self, path_strings};
+use super::remap;
 use super::request::{results_outcome, send, target};
-use super::state::{CapRef, ClientImport, Export, State};
+use super::state::{CapRef, Export, State};
 use crate::protocol::{Expr, Message};
 use crate::Value;
 
@@ -94,7 +95,12 @@ pub(super) fn evaluate(state: &Rc<RefCell<State>>, expr: Expr) -> Result<Rc<Answ
             path,
             args: None,
         } => property(state, id, &path_strings(&path)),
-        Expr::Remap { .. } => Ok(rejected(".map() is not supported by this server".into())),
+        Expr::Remap {
+            id,
+            path,
+            captures,
+            instructions,
+        } => remap::evaluate(state, id, &path, &captures, instructions),
         data => {
             let mut args = Args::new(state);
             let value = args.value(data)?;
@@ -227,21 +233,7 @@ impl Args {
                     .map(|(k, e)| Ok((k, self.value(e)?)))
                     .collect::<Result<_, String>>()?,
             ),
-            Expr::Export(id) => {
-                let state = self.state()?;
-                let mut state = state.borrow_mut();
-                state.check_room()?;
-                state
-                    .client_imports
-                    .borrow_mut()
-                    .entry(id)
-                    .or_insert_with(|| ClientImport {
-                        refcount: 0,
-                        server: Weak::new(),
-                    })
-                    .refcount += 1;
-                Value::Cap(state.new_cap(CapRef::ClientExport(id)))
-            }
+            Expr::Export(id) => Value::Cap(self.state()?.borrow_mut().client_export(id)?),
             Expr::Promise(id) => {
                 let resolution = client_promise(&self.state()?, id)?;
                 let weak = self.state.clone();
@@ -304,7 +296,11 @@ impl Args {
                     }
                 }
             }
-            Expr::Remap { .. } => return Err(".map() is not supported by this server".into()),
+            Expr::Remap { .. } => {
+                // A map inside the arguments: made first, its result substituted.
+                let answer = evaluate(&self.state()?, expr)?;
+                self.defer_answer(answer, Vec::new())
+            }
             other => convert::plain_value(other)?,
         })
     }

@@ -9,7 +9,7 @@
 //! client's own exports are negative IDs it picked, the session's pushes to the client 1, 2, ….
 
 // Layers from the bottom up, each file using only those before it: outbox, answer, state, caps,
-// convert, awaiting, request, eval, callback.
+// convert, awaiting, request, remap, eval, callback.
 mod answer;
 mod awaiting;
 mod callback;
@@ -17,6 +17,7 @@ mod caps;
 mod convert;
 mod eval;
 mod outbox;
+mod remap;
 mod request;
 mod state;
 #[cfg(test)]

@@ -16,13 +16,44 @@ use super::answer::{Outcome, Settled};
 use super::caps::SessionCaps;
 use super::convert::{error_text, forget_caps};
 use super::state::{Export, State};
-use crate::schema::Method;
+use crate::schema::{Method, Schema};
 use crate::{mapping, Value};
 
 /// What a call goes to: a capability and one of its methods.
 pub(super) struct Target {
     hook: Box<dyn ClientHook>,
     method: Method,
+}
+
+impl Target {
+    /// The method `name` of `hook`, a capability of interface `interface_id`; without a name,
+    /// the interface's only method (a capability called as a function).
+    ///
+    /// # Errors
+    /// The interface is not in the schema, has no such method, or (without a name) more than
+    /// one.
+    pub(super) fn new(
+        schema: &Schema,
+        hook: Box<dyn ClientHook>,
+        interface_id: u64,
+        name: Option<&str>,
+    ) -> Result<Self, String> {
+        let interface = schema
+            .interface(interface_id)
+            .ok_or_else(|| format!("interface {interface_id:#x} is not in the schema"))?;
+        let method = match name {
+            Some(name) => interface
+                .method(name)
+                .ok_or_else(|| format!("no method `{name}` in {}", interface.name()))?,
+            None => interface
+                .single_method()
+                .ok_or("only a single-method interface can be called directly")?,
+        };
+        Ok(Self {
+            hook,
+            method: method.clone(),
+        })
+    }
 }
 
 pub(super) type Promise =
@@ -84,21 +115,7 @@ pub(super) fn target(
 ) -> Result<Result<Target, String>, String> {
     let state = state.borrow();
     let schema = state.schema.clone();
-    let found = |interface_id: u64, name: Option<&str>| -> Result<Method, String> {
-        let interface = schema
-            .interface(interface_id)
-            .ok_or_else(|| format!("interface {interface_id:#x} is not in the schema"))?;
-        match name {
-            Some(name) => interface
-                .method(name)
-                .cloned()
-                .ok_or_else(|| format!("no method `{name}` in {}", interface.name())),
-            None => interface
-                .single_method()
-                .cloned()
-                .ok_or_else(|| "only a single-method interface can be called directly".to_string()),
-        }
-    };
+    let found = |interface_id: u64, name: Option<&str>| (interface_id, name.map(str::to_string));
     let (hook, method) = match state.exports.get(&id) {
         None => return Err(format!("call on unknown export {id}")),
         Some(Export::Cap {
@@ -107,8 +124,8 @@ pub(super) fn target(
             ..
         }) => {
             let method = match path {
-                [] => found(*interface_id, None),
-                [name] => found(*interface_id, Some(name)),
+                [] => Ok(found(*interface_id, None)),
+                [name] => Ok(found(*interface_id, Some(name))),
                 _ => Err(format!("a capability has no property `{}`", path[0])),
             };
             (client.hook.add_ref(), method)
@@ -118,11 +135,13 @@ pub(super) fn target(
             // element is the method of the capability the rest names.
             let whole = answer.cap_at(&state.schema, path);
             match whole {
-                Some((hook, interface_id)) if !path.is_empty() => (hook, found(interface_id, None)),
+                Some((hook, interface_id)) if !path.is_empty() => {
+                    (hook, Ok(found(interface_id, None)))
+                }
                 _ => match path.split_last() {
                     None => return Ok(Err("a result is not callable".into())),
                     Some((name, prefix)) => match answer.cap_at(&state.schema, prefix) {
-                        Some((hook, interface_id)) => (hook, found(interface_id, Some(name))),
+                        Some((hook, interface_id)) => (hook, Ok(found(interface_id, Some(name)))),
                         None => {
                             return Ok(Err(format!("`{}` is not a capability", prefix.join("."))))
                         }
@@ -131,5 +150,6 @@ pub(super) fn target(
             }
         }
     };
-    Ok(method.map(|method| Target { hook, method }))
+    Ok(method
+        .and_then(|(interface_id, name)| Target::new(&schema, hook, interface_id, name.as_deref())))
 }

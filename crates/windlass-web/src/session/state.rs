@@ -157,6 +157,24 @@ impl State {
         Ok(())
     }
 
+    /// `["export", id]` from the client: one introduction more of its export `id`, and a handle
+    /// for it.
+    ///
+    /// # Errors
+    /// The tables are full.
+    pub(super) fn client_export(&mut self, id: i64) -> Result<CapId, String> {
+        self.check_room()?;
+        self.client_imports
+            .borrow_mut()
+            .entry(id)
+            .or_insert_with(|| ClientImport {
+                refcount: 0,
+                server: Weak::new(),
+            })
+            .refcount += 1;
+        Ok(self.new_cap(CapRef::ClientExport(id)))
+    }
+
     pub(super) fn new_cap(&mut self, cap: CapRef) -> CapId {
         self.next_cap += 1;
         let id = CapId(self.next_cap);

@@ -176,3 +176,75 @@ fn client_function_is_called_back_and_released() {
         );
     });
 }
+
+#[test]
+fn remap_calls_a_capture_for_each_element_of_an_array() {
+    local(async {
+        let (session, mut out) = session(100);
+        // Export 1 is plain data, [1, 2, 3]; `.map(n => calc.evaluate({literal: n}).value.read())`
+        // capturing the Calculator (the client's import 0).
+        session.receive(r#"["push",[[1,2,3]]]"#).expect("push");
+        let remap = r#"["push",["remap",1,[],[["import",0]],[
+            ["pipeline",-1,["evaluate"],[{"literal":["pipeline",0]}]],
+            ["pipeline",1,["value","read"],[]],
+            ["pipeline",2,["value"]]]]]"#;
+        session
+            .receive(&remap.replace(['\n', ' '], ""))
+            .expect("remap");
+        session.receive(r#"["pull",2]"#).expect("pull");
+        assert_eq!(
+            out.next().await.as_deref(),
+            Some(r#"["resolve",2,[[1,2,3]]]"#)
+        );
+        session.receive(r#"["release",2,1]"#).expect("release");
+        session.receive(r#"["release",1,1]"#).expect("release");
+        let state = session.state.borrow();
+        assert_eq!(state.exports.len(), 1, "only the bootstrap is left");
+        assert!(state.caps.is_empty(), "the remap dropped its handles");
+    });
+}
+
+#[test]
+fn remap_over_capabilities_and_over_one_value() {
+    local(async {
+        let (session, mut out) = session(100);
+        for n in [5, 7] {
+            let push = format!(r#"["push",["pipeline",0,["evaluate"],[{{"literal":{n}}}]]]"#);
+            session.receive(&push).expect("push");
+        }
+        // Export 3: an array of the two results' `value` capabilities; map `v => v.read()`.
+        session
+            .receive(r#"["push",[[["pipeline",1,["value"]],["pipeline",2,["value"]]]]]"#)
+            .expect("push");
+        session
+            .receive(r#"["push",["remap",3,[],[],[["pipeline",0,["read"],[]]]]]"#)
+            .expect("remap");
+        session.receive(r#"["pull",4]"#).expect("pull");
+        assert_eq!(
+            out.next().await.as_deref(),
+            Some(r#"["resolve",4,[[{"value":5},{"value":7}]]]"#)
+        );
+        // Over a result that is not an array the mapper runs once: `r => r.value.read()`.
+        session
+            .receive(r#"["push",["remap",1,[],[],[["pipeline",0,["value","read"],[]]]]]"#)
+            .expect("remap");
+        session.receive(r#"["pull",5]"#).expect("pull");
+        assert_eq!(
+            out.next().await.as_deref(),
+            Some(r#"["resolve",5,{"value":5}]"#)
+        );
+        // A mapper error rejects that map only; an unknown export is a protocol violation.
+        session
+            .receive(r#"["push",["remap",3,[],[],[["pipeline",0,["nope"],[]]]]]"#)
+            .expect("remap");
+        session.receive(r#"["pull",6]"#).expect("pull");
+        let reject = out.next().await.expect("reject");
+        assert!(
+            reject.starts_with(r#"["reject",6,"#) && reject.contains("nope"),
+            "{reject}"
+        );
+        assert!(session
+            .receive(r#"["push",["remap",99,[],[],[]]]"#)
+            .is_err());
+    });
+}
