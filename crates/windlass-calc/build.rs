@@ -17,6 +17,14 @@ fn main() {
             println!("cargo::warning=WINDLASS_CAPNWEB_JS has no capnweb/dist/index.js; web tests ignored");
         }
     }
+    // The tests in front of a C++ Calculator server (tests/web_cpp.rs): `cfg(cxx_calc)` when
+    // `WINDLASS_CXX_CALC` is set, a promise that g++, capnp and libcapnp-dev (pkg-config
+    // `capnp-rpc`) are installed, since the tests build that server with them.
+    println!("cargo::rustc-check-cfg=cfg(cxx_calc)");
+    println!("cargo::rerun-if-env-changed=WINDLASS_CXX_CALC");
+    if std::env::var_os("WINDLASS_CXX_CALC").is_some_and(|v| !v.is_empty()) {
+        println!("cargo::rustc-cfg=cxx_calc");
+    }
     println!("cargo::rustc-check-cfg=cfg(interop)");
     println!("cargo::rerun-if-env-changed=WINDLASS_PYTHON");
     println!("cargo::rerun-if-changed=build.rs");

@@ -2,6 +2,8 @@
 // Each test binary uses a different subset.
 #![allow(dead_code)]
 
+pub mod web;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
