@@ -13,6 +13,8 @@
 //!   [`BareServer`] (bare capnp-rpc) and [`PythonServer`] (pycapnp), with medians and ratios.
 //! - [`framing`]: the framing codecs against `memcpy` and capnp's readers and writers
 //!   (`windlass-calc bench framing`, `cargo bench --bench framing`).
+//! - [`web`]: Cap'n Web — `windlass-calc serve --web` against capnweb's own Node server, the
+//!   same stock capnweb client for both (`cargo bench --bench web`).
 //! - [`Placement`]: the server's threads on one set of CPUs, the load generator on another, the
 //!   same for every contender (Linux; [`Pinning`] turns it off).
 //!
@@ -43,6 +45,7 @@ mod pin;
 mod python;
 mod report;
 pub mod svg;
+pub mod web;
 
 use std::fmt;
 use std::time::{Duration, Instant};
