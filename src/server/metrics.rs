@@ -278,10 +278,26 @@ fn labelled_counters(
     Ok(())
 }
 
+/// A collector added with [`super::Options::with_metrics_collector`], shared by every scrape.
+pub(crate) type SharedCollector = std::sync::Arc<dyn prometheus_client::collector::Collector>;
+
+/// Lends a [`SharedCollector`] to one scrape's registry (which owns what it holds).
+#[derive(Debug)]
+struct Lent(SharedCollector);
+
+impl prometheus_client::collector::Collector for Lent {
+    fn encode(&self, encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+}
+
 /// The text a `/metrics` scrape returns.
 pub(super) fn render(shared: &Shared, workers: usize) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Scrape::take(shared, workers)));
+    for collector in &shared.collectors {
+        registry.register_collector(Box::new(Lent(collector.clone())));
+    }
     let mut out = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
         // Writing to a String cannot fail; say so in the output rather than panicking.

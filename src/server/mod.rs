@@ -58,6 +58,7 @@ pub use options::{
 };
 #[cfg(feature = "proxy-protocol")]
 pub use proxy_protocol::{ProxyError, ProxyProtocol};
+pub use ratelimit::{LogBudget, LOG_WINDOW};
 #[doc(hidden)]
 pub use stream::serve_stream;
 pub use totals::RefusalStats;
@@ -248,6 +249,9 @@ pub(crate) struct Shared {
     peer_errors: ratelimit::LogBudget,
     /// Refusals in progress (see [`MAX_REFUSALS_IN_PROGRESS`]).
     refusing: AtomicUsize,
+    /// More metrics for `/metrics` ([`Options::with_metrics_collector`]).
+    #[cfg(feature = "admin")]
+    collectors: Vec<metrics::SharedCollector>,
 }
 
 impl Shared {
@@ -355,6 +359,8 @@ impl Server {
             refusals: ratelimit::LogBudget::new(),
             peer_errors: ratelimit::LogBudget::new(),
             refusing: AtomicUsize::new(0),
+            #[cfg(feature = "admin")]
+            collectors: options.collectors.clone(),
         });
         let mut handle = ServerHandle {
             local_addr,

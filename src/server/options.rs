@@ -61,6 +61,8 @@ pub struct Options {
     pub(crate) proxy_protocol: Option<super::ProxyProtocol>,
     #[cfg(feature = "admin")]
     pub(crate) admin: Option<std::net::SocketAddr>,
+    #[cfg(feature = "admin")]
+    pub(crate) collectors: Vec<super::metrics::SharedCollector>,
     pub(crate) listen_backlog: u32,
     pub(crate) max_calls_in_flight: usize,
     pub(crate) read_timeout: Option<Duration>,
@@ -108,6 +110,8 @@ impl Default for Options {
             proxy_protocol: None,
             #[cfg(feature = "admin")]
             admin: None,
+            #[cfg(feature = "admin")]
+            collectors: Vec::new(),
             listen_backlog: DEFAULT_LISTEN_BACKLOG,
             max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
             read_timeout: Some(DEFAULT_READ_TIMEOUT),
@@ -295,6 +299,20 @@ impl Options {
     #[cfg(feature = "admin")]
     pub fn with_admin(mut self, addr: std::net::SocketAddr) -> Self {
         self.admin = Some(addr);
+        self
+    }
+
+    /// Adds `collector`'s metrics to every `/metrics` scrape (and
+    /// [`super::ServerHandle::render_metrics`]), after the server's own: how a listener beside
+    /// this server (windlass-web's Cap'n Web listener, say) reports on the same endpoint. Its
+    /// metric names must not clash with the server's (`windlass_*`, `docs/deploy.md`).
+    /// Feature `admin`.
+    #[cfg(feature = "admin")]
+    pub fn with_metrics_collector(
+        mut self,
+        collector: impl prometheus_client::collector::Collector,
+    ) -> Self {
+        self.collectors.push(std::sync::Arc::new(collector));
         self
     }
 }

@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// How often each kind of event may be logged.
-pub(crate) const LOG_WINDOW: Duration = Duration::from_secs(1);
+pub const LOG_WINDOW: Duration = Duration::from_secs(1);
 
-/// One kind of event's log budget; shared by every thread of a server.
+/// One kind of event's log budget; shared by every thread of a server. Public for listeners
+/// built beside a windlass server (windlass-web's), so that their floods are rationed alike.
 #[derive(Debug)]
-pub(crate) struct LogBudget {
+pub struct LogBudget {
     epoch: Instant,
     /// Milliseconds since `epoch` + 1 when a line was last logged; 0 before the first.
     last: AtomicU64,
@@ -24,7 +25,8 @@ pub(crate) struct LogBudget {
 }
 
 impl LogBudget {
-    pub(crate) fn new() -> Self {
+    /// A budget with nothing logged yet.
+    pub fn new() -> Self {
         LogBudget {
             epoch: Instant::now(),
             last: AtomicU64::new(0),
@@ -43,7 +45,7 @@ impl LogBudget {
 
     /// Counts an event. `Some(n)` means: log it, noting that `n` were suppressed since the last
     /// line; `None` means it was counted and is not to be logged.
-    pub(crate) fn admit(&self) -> Option<u64> {
+    pub fn admit(&self) -> Option<u64> {
         self.total.fetch_add(1, Relaxed);
         let now = self.now();
         let last = self.last.load(Relaxed);
@@ -61,7 +63,7 @@ impl LogBudget {
 
     /// For the periodic tick: how many were suppressed, if a window has passed since the last
     /// line and some were (the count is then reset and the summary counts as a line).
-    pub(crate) fn summary(&self) -> Option<u64> {
+    pub fn summary(&self) -> Option<u64> {
         if self.suppressed.load(Relaxed) == 0 {
             return None;
         }
@@ -79,8 +81,14 @@ impl LogBudget {
     }
 
     /// Every event counted so far.
-    pub(crate) fn total(&self) -> u64 {
+    pub fn total(&self) -> u64 {
         self.total.load(Relaxed)
+    }
+}
+
+impl Default for LogBudget {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -141,7 +141,9 @@ pub struct PeerCertificate {
 }
 
 impl PeerCertificate {
-    pub(crate) fn from_der(der: &[u8]) -> Self {
+    /// The certificate of DER encoding `der`, as TLS verified it (e.g. the first of rustls's
+    /// `peer_certificates()`); its subject is empty if it does not parse.
+    pub fn from_der(der: &[u8]) -> Self {
         let subject = match x509_parser::parse_x509_certificate(der) {
             Ok((_, cert)) => cert.subject().to_string(),
             // Verified certificates always parse; keep going with an empty subject if not.

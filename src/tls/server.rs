@@ -61,6 +61,12 @@ impl ServerTls {
         self.fingerprint
     }
 
+    /// The rustls configuration, for a listener of the caller's own that serves TLS with the
+    /// same certificate and client authentication (windlass-web's https/wss, say).
+    pub fn rustls_config(&self) -> Arc<rustls::ServerConfig> {
+        self.config.clone()
+    }
+
     pub(crate) fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
         tokio_rustls::TlsAcceptor::from(self.config.clone())
     }

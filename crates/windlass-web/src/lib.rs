@@ -13,8 +13,9 @@ mod value;
 pub mod protocol;
 
 pub use serve::{
-    serve, BootstrapFactory, RequestInfo, ServeError, Transport, WebOptions, WebService,
-    CAPNWEB_PATH, DEFAULT_BATCH_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
+    serve, BootstrapFactory, Refusal, RequestInfo, ServeError, SessionCounts, Transport,
+    WebOptions, WebService, WebStats, CAPNWEB_PATH, DEFAULT_BATCH_TIMEOUT,
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TABLE_ENTRIES,
     DEFAULT_SHUTDOWN_GRACE,
 };

@@ -10,20 +10,32 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::context::{plain, Body, WorkerContext};
 use super::websocket::{self, Handshake, PendingUpgrade};
-use super::{RequestInfo, Transport, CAPNWEB_PATH};
+use super::{Refusal, RequestInfo, Transport, CAPNWEB_PATH};
 use crate::session::{Session, SessionConfig};
 
-/// Serves one TCP connection; if it upgrades to a WebSocket, runs that session to its end too,
-/// so the worker's task for the connection covers everything the connection holds.
-pub(super) async fn serve_connection(
+/// What TLS told about a connection (nothing for plain TCP).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Tls {
+    pub(super) on: bool,
+    #[cfg(feature = "tls")]
+    pub(super) peer_certificate: Option<windlass::tls::PeerCertificate>,
+}
+
+/// Serves one connection (TCP, or TLS over it); if it upgrades to a WebSocket, runs that session
+/// to its end too, so the worker's task for the connection covers everything the connection
+/// holds.
+pub(super) async fn serve_connection<S>(
     context: Rc<WorkerContext>,
-    stream: tokio::net::TcpStream,
+    stream: S,
     peer: SocketAddr,
-) {
+    tls: Tls,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
     let upgrade: Rc<RefCell<Option<PendingUpgrade>>> = Rc::default();
     let service = {
         let context = context.clone();
@@ -31,12 +43,17 @@ pub(super) async fn serve_connection(
         hyper::service::service_fn(move |request| {
             let context = context.clone();
             let upgrade = upgrade.clone();
-            async move { Ok::<_, Infallible>(route(&context, request, peer, &upgrade).await) }
+            let tls = tls.clone();
+            async move {
+                let response = route(&context, request, peer, &tls, &upgrade).await;
+                Ok::<_, Infallible>(response)
+            }
         })
     };
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(context.options.idle_timeout)
+        // Slowloris: a request head must arrive within the handshake timeout.
+        .header_read_timeout(context.options.handshake_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(connection);
@@ -57,14 +74,36 @@ pub(super) async fn serve_connection(
     }
 }
 
+/// Counts a refusal, logs it within the log budget, and answers `status` with `text`.
+pub(super) fn refuse(
+    context: &WorkerContext,
+    reason: Refusal,
+    status: StatusCode,
+    text: &'static str,
+) -> Response<Body> {
+    if let Some(suppressed) = context.options.stats.refuse(reason) {
+        warn!(
+            status = status.as_u16(),
+            suppressed, "request refused: {text}"
+        );
+    }
+    plain(status, text)
+}
+
 async fn route(
     context: &WorkerContext,
     request: Request<Incoming>,
     peer: SocketAddr,
+    tls: &Tls,
     upgrade: &RefCell<Option<PendingUpgrade>>,
 ) -> Response<Body> {
     if request.uri().path() != CAPNWEB_PATH {
-        return plain(StatusCode::NOT_FOUND, "not found");
+        return refuse(
+            context,
+            Refusal::BadRequest,
+            StatusCode::NOT_FOUND,
+            "not found",
+        );
     }
     let headers = request.headers();
     let origin = text_header(headers, header::ORIGIN);
@@ -73,7 +112,9 @@ async fn route(
         .options
         .origin_allowed(origin.as_deref(), host.as_deref())
     {
-        warn!(?origin, "cross-origin request refused");
+        if let Some(suppressed) = context.options.stats.refuse(Refusal::Origin) {
+            warn!(?origin, suppressed, "cross-origin request refused");
+        }
         return plain(StatusCode::FORBIDDEN, "origin not allowed");
     }
     let info = |transport| RequestInfo {
@@ -81,11 +122,14 @@ async fn route(
         authorization: text_header(headers, header::AUTHORIZATION),
         origin: origin.clone(),
         transport,
+        tls: tls.on,
+        #[cfg(feature = "tls")]
+        peer_certificate: tls.peer_certificate.clone(),
     };
     let mut response = match *request.method() {
         Method::GET if websocket::is_upgrade(headers) => {
             let info = info(Transport::WebSocket);
-            match websocket::accept(request, info) {
+            match websocket::accept(context, request, info) {
                 Handshake::Accepted(response, pending) => {
                     *upgrade.borrow_mut() = Some(pending);
                     return response;
@@ -98,11 +142,15 @@ async fn route(
             batch(context, request, info).await
         }
         Method::OPTIONS => preflight(),
-        Method::GET => plain(
+        Method::GET => refuse(
+            context,
+            Refusal::BadRequest,
             StatusCode::UPGRADE_REQUIRED,
             "expected a WebSocket upgrade or a POST",
         ),
-        _ => plain(
+        _ => refuse(
+            context,
+            Refusal::BadRequest,
             StatusCode::METHOD_NOT_ALLOWED,
             "expected a WebSocket upgrade or a POST",
         ),
@@ -127,23 +175,46 @@ async fn batch(
     info: RequestInfo,
 ) -> Response<Body> {
     let options = &context.options;
-    let body = match Limited::new(request.into_body(), options.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            warn!(limit = options.max_body_bytes, "batch body too large");
-            return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    let collect = Limited::new(request.into_body(), options.max_body_bytes).collect();
+    // A body trickled in (slowloris) must not hold the connection past the idle timeout.
+    let body = match tokio::time::timeout(options.idle_timeout, collect).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            return refuse(
+                context,
+                Refusal::TooLarge,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+            );
         }
-        Err(error) => {
+        Ok(Err(error)) => {
             debug!(%error, "batch body unreadable");
-            return plain(StatusCode::BAD_REQUEST, "request body unreadable");
+            return refuse(
+                context,
+                Refusal::BadRequest,
+                StatusCode::BAD_REQUEST,
+                "request body unreadable",
+            );
+        }
+        Err(_) => {
+            return refuse(
+                context,
+                Refusal::Timeout,
+                StatusCode::REQUEST_TIMEOUT,
+                "request body too slow",
+            );
         }
     };
     let Ok(text) = std::str::from_utf8(&body) else {
-        return plain(StatusCode::BAD_REQUEST, "request body is not UTF-8");
+        return refuse(
+            context,
+            Refusal::BadRequest,
+            StatusCode::BAD_REQUEST,
+            "request body is not UTF-8",
+        );
     };
+    let stats = &options.stats;
+    stats.session_opened(Transport::HttpBatch);
     let bootstrap = (context.service.factory)(&info);
     let config = SessionConfig {
         max_message_bytes: options.max_message_bytes,
@@ -157,10 +228,18 @@ async fn batch(
         config,
     );
     let mut lines = 0usize;
+    let mut aborted = false;
     if !text.is_empty() {
         for line in text.split('\n') {
             lines += 1;
             if session.receive(line).is_err() {
+                aborted = true;
+                if let Some(suppressed) = stats.peer_error() {
+                    warn!(
+                        line = lines,
+                        suppressed, "http batch aborted by its message"
+                    );
+                }
                 break;
             }
         }
@@ -169,7 +248,10 @@ async fn batch(
         .await
         .is_err()
     {
-        warn!(timeout = ?options.batch_timeout, "batch results did not resolve in time");
+        aborted = true;
+        if let Some(suppressed) = stats.peer_error() {
+            warn!(timeout = ?options.batch_timeout, suppressed, "batch results did not resolve in time");
+        }
         session.abort("batch timed out before its results resolved");
     }
     session.close();
@@ -177,7 +259,9 @@ async fn batch(
     while let Ok(message) = outgoing.try_recv() {
         messages.push(message);
     }
-    info!(
+    stats.messages(Transport::HttpBatch, lines as u64, messages.len() as u64);
+    stats.session_closed(Transport::HttpBatch, aborted);
+    debug!(
         messages_in = lines,
         messages_out = messages.len(),
         "http batch answered"

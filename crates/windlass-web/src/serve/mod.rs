@@ -1,14 +1,16 @@
 //! The web listener: `/capnweb` over HTTP/1 (hyper), as WebSocket sessions and HTTP batches.
 //!
-//! [`serve`] accepts on the caller's runtime and hands each connection, as a std socket, to a
-//! worker thread running a current-thread tokio runtime and a `LocalSet` (capnp-rpc is `!Send`).
-//! A session's Cap'n Web tables and the Cap'n Proto clients they hold live on that worker; the
-//! bootstrap factory is called there, once per session. Today there is one worker.
+//! [`serve`] accepts on the caller's runtime and hands each connection, as a std socket, to one
+//! of [`WebOptions::with_workers`] worker threads (round robin), each running a current-thread
+//! tokio runtime and a `LocalSet` (capnp-rpc is `!Send`). The worker does the TLS handshake if
+//! there is one; a session's Cap'n Web tables and the Cap'n Proto clients they hold live on its
+//! worker, and the bootstrap factory is called there, once per session.
 
 mod context;
 mod error;
 mod http;
 mod options;
+mod stats;
 mod websocket;
 mod worker;
 
@@ -20,10 +22,11 @@ use tracing::{info, warn};
 
 pub use error::ServeError;
 pub use options::{
-    WebOptions, DEFAULT_BATCH_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TABLE_ENTRIES,
-    DEFAULT_SHUTDOWN_GRACE,
+    WebOptions, DEFAULT_BATCH_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_TABLE_ENTRIES, DEFAULT_SHUTDOWN_GRACE,
 };
+pub use stats::{Refusal, SessionCounts, WebStats};
 
 use crate::schema::Schema;
 
@@ -47,6 +50,9 @@ pub struct RequestInfo {
     pub(crate) authorization: Option<String>,
     pub(crate) origin: Option<String>,
     pub(crate) transport: Transport,
+    pub(crate) tls: bool,
+    #[cfg(feature = "tls")]
+    pub(crate) peer_certificate: Option<windlass::tls::PeerCertificate>,
 }
 
 impl RequestInfo {
@@ -69,6 +75,18 @@ impl RequestInfo {
     /// WebSocket or HTTP batch.
     pub fn transport(&self) -> Transport {
         self.transport
+    }
+
+    /// Whether the request came over TLS (https, wss).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The certificate the client presented and TLS verified (servers that ask for one:
+    /// `ServerTls::builder(..).client_auth(..)`). Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn peer_certificate(&self) -> Option<&windlass::tls::PeerCertificate> {
+        self.peer_certificate.as_ref()
     }
 }
 
@@ -125,10 +143,11 @@ impl std::fmt::Debug for WebService {
 /// sessions run for [`WebOptions::with_shutdown_grace`], and returns.
 ///
 /// Accept errors (e.g. out of file descriptors) are logged and retried after a pause, never
-/// fatal. Connections over [`WebOptions::with_max_connections`] are closed at once.
+/// fatal. Connections over [`WebOptions::with_max_connections`] are closed at once (counted in
+/// [`WebStats::refused`], logged at a bounded rate).
 ///
 /// # Errors
-/// [`ServeError::Worker`] if the worker thread cannot be started or dies.
+/// [`ServeError::Worker`] if a worker thread cannot be started or dies.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     service: WebService,
@@ -138,18 +157,27 @@ pub async fn serve(
     let local_addr = listener.local_addr().ok();
     info!(?local_addr, "cap'n web listener started");
     let limit = Arc::new(tokio::sync::Semaphore::new(options.max_connections));
-    let worker = worker::Worker::start(service, options)?;
+    let stats = options.stats();
+    let workers = (0..options.workers)
+        .map(|index| worker::Worker::start(index, service.clone(), options.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut next = 0usize;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    stats.connection_accepted();
                     let Ok(permit) = limit.clone().try_acquire_owned() else {
-                        warn!(%peer, "connection limit reached; closing");
+                        stats.connection_closed();
+                        if let Some(suppressed) = stats.refuse(Refusal::Limit) {
+                            warn!(%peer, suppressed, "connection limit reached; closing");
+                        }
                         continue;
                     };
-                    worker.hand_over(stream, peer, permit)?;
+                    workers[next % workers.len()].hand_over(stream, peer, permit)?;
+                    next = next.wrapping_add(1);
                 }
                 Err(error) => {
                     // mini-redis: accept errors (EMFILE, ECONNABORTED) are transient; back off.
@@ -160,5 +188,14 @@ pub async fn serve(
         }
     }
     info!("cap'n web listener shutting down");
-    worker.shut_down().await
+    // Every worker gets the signal first, so their graces run at once.
+    for worker in &workers {
+        worker.signal();
+    }
+    let mut result = Ok(());
+    for worker in workers {
+        let ended = worker.finished().await;
+        result = result.and(ended);
+    }
+    result
 }

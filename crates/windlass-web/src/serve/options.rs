@@ -28,9 +28,14 @@ pub const DEFAULT_MAX_TABLE_ENTRIES: usize = 10_000;
 /// Default [`WebOptions::with_shutdown_grace`]: 5 s for open sessions to finish after shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Default [`WebOptions::with_handshake_timeout`]: 10 s for a new connection's TLS handshake and
+/// for each request head (slowloris), the Cap'n Proto server's default
+/// ([`windlass::server::DEFAULT_HANDSHAKE_TIMEOUT`]).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = windlass::server::DEFAULT_HANDSHAKE_TIMEOUT;
+
 /// Limits and policies of the web listener. `WebOptions::default()` holds the `DEFAULT_*`
-/// constants of this module and an empty origin allow-list (same-origin and origin-less
-/// requests only).
+/// constants of this module, an empty origin allow-list (same-origin and origin-less requests
+/// only), one worker thread per core and no TLS.
 #[derive(Clone, Debug)]
 pub struct WebOptions {
     pub(crate) max_message_bytes: usize,
@@ -41,6 +46,11 @@ pub struct WebOptions {
     pub(crate) max_table_entries: usize,
     pub(crate) shutdown_grace: Duration,
     pub(crate) allowed_origins: Vec<String>,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) workers: usize,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<windlass::tls::ServerTls>,
+    pub(crate) stats: super::WebStats,
 }
 
 impl Default for WebOptions {
@@ -54,6 +64,11 @@ impl Default for WebOptions {
             max_table_entries: DEFAULT_MAX_TABLE_ENTRIES,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             allowed_origins: Vec::new(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            #[cfg(feature = "tls")]
+            tls: None,
+            stats: super::WebStats::default(),
         }
     }
 }
@@ -114,6 +129,37 @@ impl WebOptions {
     pub fn with_allowed_origin(mut self, origin: impl Into<String>) -> Self {
         self.allowed_origins.push(origin.into());
         self
+    }
+
+    /// How long a new connection may take to complete its TLS handshake, and a request to send
+    /// its head (a slowloris client is cut off after it). Default [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Worker threads running sessions (at least 1; connections are spread over them round
+    /// robin, and a session stays on its worker). Default: one per core.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// Serves https and wss with `tls` (the same configuration type as the Cap'n Proto
+    /// server's, so the same certificate and client authentication; a verified client
+    /// certificate reaches the factory as [`super::RequestInfo::peer_certificate`]).
+    /// Default: plain http and ws. Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: windlass::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// A handle on the listener's counters (sessions per transport, messages, refusals by
+    /// reason), to read while it runs; take it before passing the options to
+    /// [`super::serve`].
+    pub fn stats(&self) -> super::WebStats {
+        self.stats.clone()
     }
 
     /// Whether a request with `Origin: origin` and `Host: host` may open a session.

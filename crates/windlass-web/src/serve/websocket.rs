@@ -12,10 +12,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::WebSocketStream;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::context::{plain, WorkerContext};
-use super::RequestInfo;
+use super::{Refusal, RequestInfo, Transport};
 use crate::session::{Session, SessionConfig};
 
 /// An accepted upgrade, waiting for hyper to hand over the connection.
@@ -47,7 +47,11 @@ pub(super) enum Handshake {
 }
 
 /// Answers the handshake (101 with the accept key), or refuses it.
-pub(super) fn accept(mut request: Request<Incoming>, info: RequestInfo) -> Handshake {
+pub(super) fn accept(
+    context: &WorkerContext,
+    mut request: Request<Incoming>,
+    info: RequestInfo,
+) -> Handshake {
     match check(&request) {
         Ok(accept) => {
             let on_upgrade = hyper::upgrade::on(&mut request);
@@ -58,7 +62,15 @@ pub(super) fn accept(mut request: Request<Incoming>, info: RequestInfo) -> Hands
             headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
             Handshake::Accepted(response, PendingUpgrade { on_upgrade, info })
         }
-        Err(response) => Handshake::Refused(*response),
+        Err(response) => {
+            if let Some(suppressed) = context.options.stats.refuse(Refusal::BadRequest) {
+                warn!(
+                    status = response.status().as_u16(),
+                    suppressed, "websocket upgrade refused"
+                );
+            }
+            Handshake::Refused(*response)
+        }
     }
 }
 
@@ -127,10 +139,24 @@ pub(super) async fn run(context: &WorkerContext, pending: PendingUpgrade) {
         context.service.interface_id,
         session_config,
     );
-    info!("websocket session started");
-    let reason = pump(context, socket, &session, outgoing).await;
+    let stats = &options.stats;
+    stats.session_opened(Transport::WebSocket);
+    debug!("websocket session started");
+    let mut counts = Counts::default();
+    let reason = pump(context, socket, &session, outgoing, &mut counts).await;
     session.close();
-    info!(reason, "websocket session ended");
+    stats.messages(Transport::WebSocket, counts.received, counts.sent);
+    stats.session_closed(Transport::WebSocket, counts.aborted);
+    debug!(reason, "websocket session ended");
+}
+
+/// What one session's pump saw.
+#[derive(Default)]
+struct Counts {
+    received: u64,
+    sent: u64,
+    /// The session ended in an abort (either side's).
+    aborted: bool,
 }
 
 /// Moves frames both ways; returns why it stopped.
@@ -139,8 +165,10 @@ async fn pump(
     mut socket: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
     session: &Session,
     mut outgoing: futures::channel::mpsc::UnboundedReceiver<String>,
+    counts: &mut Counts,
 ) -> &'static str {
     let idle = context.options.idle_timeout;
+    let stats = &context.options.stats;
     let mut shutdown = context.shutdown.clone();
     let closing = loop {
         let frame = tokio::select! {
@@ -151,6 +179,7 @@ async fn pump(
             message = outgoing.next() => {
                 // The session drops its sender when it ends (an abort either way), after its last message.
                 let Some(message) = message else { break close(CloseCode::Normal, "session ended") };
+                counts.sent += 1;
                 if socket.send(Frame::text(message)).await.is_err() {
                     return "send failed";
                 }
@@ -161,17 +190,27 @@ async fn pump(
         match frame {
             None => return "peer disconnected",
             Some(Ok(Frame::Text(text))) => {
+                counts.received += 1;
                 // A failed receive has queued an abort message; it goes out before the close.
-                let _ = session.receive(text.as_str());
+                if session.receive(text.as_str()).is_err() {
+                    counts.aborted = true;
+                    if let Some(suppressed) = stats.peer_error() {
+                        warn!(suppressed, "websocket session aborted by its message");
+                    }
+                }
             }
             Some(Ok(Frame::Binary(_))) => {
-                warn!("binary frame refused");
+                if let Some(suppressed) = stats.refuse(Refusal::BadRequest) {
+                    warn!(suppressed, "binary frame refused");
+                }
                 break close(CloseCode::Unsupported, "cap'n web uses text frames");
             }
             Some(Ok(Frame::Close(_))) => return "peer closed",
             Some(Ok(_)) => {} // ping (answered by tungstenite), pong
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
-                warn!(size, max_size, "message over the size limit");
+                if let Some(suppressed) = stats.refuse(Refusal::TooLarge) {
+                    warn!(size, max_size, suppressed, "message over the size limit");
+                }
                 break close(CloseCode::Size, "message too large");
             }
             Some(Err(error)) => {
@@ -182,6 +221,7 @@ async fn pump(
     };
     // Flush what the session still has to say (e.g. its abort), then close.
     while let Ok(message) = outgoing.try_recv() {
+        counts.sent += 1;
         if socket.send(Frame::text(message)).await.is_err() {
             return "send failed";
         }

@@ -25,8 +25,12 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    /// Starts the worker thread.
-    pub(super) fn start(service: WebService, options: WebOptions) -> Result<Self, ServeError> {
+    /// Starts worker thread number `index`.
+    pub(super) fn start(
+        index: usize,
+        service: WebService,
+        options: WebOptions,
+    ) -> Result<Self, ServeError> {
         let (connections, receiver) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (done, finished) = oneshot::channel();
@@ -35,7 +39,7 @@ impl Worker {
             .build()
             .map_err(ServeError::Worker)?;
         std::thread::Builder::new()
-            .name("windlass-web-worker".into())
+            .name(format!("windlass-web-{index}"))
             .spawn(move || {
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&runtime, run(service, options, receiver, shutdown_rx));
@@ -68,9 +72,13 @@ impl Worker {
             .map_err(|_| ServeError::Worker(std::io::Error::other("worker thread stopped")))
     }
 
-    /// Signals shutdown and waits for the worker to finish (sessions get the shutdown grace).
-    pub(super) async fn shut_down(self) -> Result<(), ServeError> {
+    /// Tells the worker to stop: it closes its sessions within the shutdown grace.
+    pub(super) fn signal(&self) {
         let _ = self.shutdown.send(true);
+    }
+
+    /// Waits for the worker to finish (after [`Worker::signal`]).
+    pub(super) async fn finished(self) -> Result<(), ServeError> {
         drop(self.connections);
         self.finished
             .await
@@ -122,7 +130,8 @@ async fn run(
         let context = context.clone();
         tasks.spawn_local(
             async move {
-                http::serve_connection(context, stream, peer).await;
+                connection(&context, stream, peer).await;
+                context.options.stats.connection_closed();
                 drop(permit);
             }
             .instrument(span),
@@ -135,4 +144,38 @@ async fn run(
             "shutdown grace over; closing the remaining sessions"
         );
     }
+}
+
+/// One connection: the TLS handshake if the listener has TLS, then HTTP.
+async fn connection(context: &Rc<WorkerContext>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &context.options.tls {
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.rustls_config());
+        let timeout = context.options.handshake_timeout;
+        let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => stream,
+            failed => {
+                if let Some(suppressed) = context.options.stats.refuse(super::Refusal::Handshake) {
+                    match failed {
+                        Ok(Err(error)) => warn!(%peer, %error, suppressed, "tls handshake failed"),
+                        _ => warn!(%peer, ?timeout, suppressed, "tls handshake timed out"),
+                    }
+                }
+                return;
+            }
+        };
+        let certificate = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|der| windlass::tls::PeerCertificate::from_der(der));
+        let tls = http::Tls {
+            on: true,
+            peer_certificate: certificate,
+        };
+        http::serve_connection(context.clone(), stream, peer, tls).await;
+        return;
+    }
+    http::serve_connection(context.clone(), stream, peer, http::Tls::default()).await;
 }

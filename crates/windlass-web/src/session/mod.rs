@@ -27,7 +27,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::channel::mpsc;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::protocol::{Expr, Limits, Message};
 use crate::schema::Schema;
@@ -90,7 +90,8 @@ impl Session {
         let message = match Message::parse(text, &limits) {
             Ok(message) => message,
             Err(error) => {
-                warn!(%error, "malformed message");
+                // The listener logs the aborted session within its log budget.
+                debug!(%error, "malformed message");
                 self.abort(&format!("malformed message: {error}"));
                 return Err(SessionEnded);
             }
@@ -111,7 +112,7 @@ impl Session {
             other => Err(format!("unsupported message: {other:?}")),
         };
         if let Err(reason) = outcome {
-            warn!(%reason, "protocol violation");
+            debug!(%reason, "protocol violation");
             self.abort(&reason);
             return Err(SessionEnded);
         }
