@@ -10,7 +10,8 @@
 //!     [--windlass-calc PATH] [--node PATH] [--js DIR] [--cpu-pin auto|on|off]
 //! ```
 //!
-//! `--windlass-calc` defaults to the `windlass-calc` of this bench's own target directory and
+//! `cargo bench` runs this in the crate's directory, so a relative `--plot` is under
+//! `crates/windlass-bench/`. `--windlass-calc` defaults to the `windlass-calc` of this bench's own target directory and
 //! profile (so `CARGO_TARGET_DIR` is followed), `--js` to the crate's `js/`.
 
 use std::path::PathBuf;
@@ -113,6 +114,10 @@ fn main() -> ExitCode {
     }
     println!("\n{}", web::summary(&reports, &args.plan.modes));
     if let Some(dir) = &args.plot {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("error: creating {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
         match web::plots(&reports, &args.plan.modes) {
             Ok(files) => {
                 for (name, svg) in files {
