@@ -43,6 +43,12 @@ impl ClientTls {
         }
     }
 
+    /// The rustls configuration, for a connection of the caller's own (a wss or https client,
+    /// say) that verifies the server as this one does.
+    pub fn rustls_config(&self) -> Arc<rustls::ClientConfig> {
+        self.config.clone()
+    }
+
     /// Whether this configuration presents a client certificate when asked.
     pub(crate) fn presents_certificate(&self) -> bool {
         self.presents_certificate

@@ -161,7 +161,28 @@ struct RuntimeArgs {
     drain_timeout: Duration,
 }
 
+/// `serve --web`'s listener, to start once the Cap'n Proto server is up.
+struct WebPlan<'a> {
+    args: &'a web_args::ServeWeb,
+    options: windlass_web::WebOptions,
+    scheme: &'static str,
+}
+
 impl RuntimeArgs {
+    /// The limits the web listener shares with the Cap'n Proto server (`serve --web`).
+    fn web_limits(&self) -> web_args::Limits {
+        web_args::Limits {
+            workers: self.workers,
+            max_connections: Some(self.max_connections),
+            // "never" is not a web default: an unset idle timeout keeps windlass-web's.
+            idle_timeout: self.idle_timeout,
+            handshake_timeout: Some(self.handshake_timeout),
+            max_message_bytes: self.max_message_bytes,
+            drain_timeout: Some(self.drain_timeout),
+            ..web_args::Limits::default()
+        }
+    }
+
     fn options(&self) -> Options {
         let mut options = Options::new()
             .with_max_connections(self.max_connections)
@@ -267,15 +288,30 @@ async fn run(command: Command) -> Result<ExitCode, windlass::Error> {
         } => {
             #[allow(unused_mut)]
             let mut options = scale.apply(runtime.options());
+            #[allow(unused_mut)]
+            let mut limits = runtime.web_limits();
             #[cfg(feature = "tls")]
             if let Some(tls) = tls.build()? {
                 if let Some(fingerprint) = tls.fingerprint() {
                     tracing::info!(sha256 = %fingerprint, "serving TLS");
                     println!("certificate SHA-256: {fingerprint}");
                 }
+                // The web listener serves https/wss with the same certificate.
+                limits.tls = Some(tls.clone());
                 options = options.with_tls(tls);
             }
-            serve(&listen, options, scale.shutdown_delay, &web).await
+            let web_options = web.options(&limits);
+            #[cfg(feature = "admin")]
+            if web.enabled() {
+                // The web listener's counters join the admin endpoint's /metrics.
+                options = options.with_metrics_collector(web_options.stats());
+            }
+            let web_listener = WebPlan {
+                args: &web,
+                options: web_options,
+                scheme: limits.scheme(),
+            };
+            serve(&listen, options, scale.shutdown_delay, web_listener).await
         }
         Command::Gateway(args) => {
             let signals = ShutdownSignals::install();
@@ -312,7 +348,7 @@ async fn serve(
     listen: &str,
     options: Options,
     shutdown_delay: Duration,
-    web: &web_args::ServeWeb,
+    web: WebPlan<'_>,
 ) -> Result<ExitCode, windlass::Error> {
     // Handlers first: a signal that arrives once the address is logged must find them in place
     // (before registration, SIGINT/SIGTERM would kill the process outright).
@@ -330,8 +366,10 @@ async fn serve(
     #[cfg(feature = "admin")]
     if let Some(admin) = server.admin_addr() {
         tracing::info!(addr = %admin, "admin endpoint: /healthz /readyz /metrics");
+        // On stdout as the web listener's address is, for scripts that bind port 0.
+        println!("admin endpoint at http://{admin}");
     }
-    let web = match web.start().await {
+    let web = match web.args.start(web.options, web.scheme).await {
         Ok(web) => web,
         Err(code) => return Ok(code),
     };
@@ -344,12 +382,25 @@ async fn serve(
         tracing::info!(delay = ?shutdown_delay, "not ready; draining after the shutdown delay");
         tokio::time::sleep(shutdown_delay).await;
     }
-    // Blocking here is fine: this thread has nothing else to do while the workers drain.
-    server.shutdown()?;
-    if let Some(web) = web {
-        if let Err(code) = web.stop().await {
-            return Ok(code);
+    // Both listeners drain at once: the server's (blocking) shutdown on a blocking thread while
+    // this one stops the web listener, whose sessions run on their own worker threads.
+    let server_down = tokio::task::spawn_blocking(move || server.shutdown());
+    let web_down = async {
+        match web {
+            Some(web) => web.stop().await,
+            None => Ok(()),
         }
+    };
+    let (server_result, web_result) = tokio::join!(server_down, web_down);
+    match server_result {
+        Ok(result) => result?,
+        Err(e) => {
+            eprintln!("error: the shutdown failed: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    if let Err(code) = web_result {
+        return Ok(code);
     }
     tracing::info!("server stopped");
     Ok(ExitCode::SUCCESS)

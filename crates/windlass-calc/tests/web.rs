@@ -5,76 +5,32 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::web::{capnweb, capnweb_tls, Web};
 use support::{calc, stderr_of, Server};
 
-const BIN: &str = env!("CARGO_BIN_EXE_windlass-calc");
-
-/// A process that prints `Cap'n Web at http://ADDR/capnweb` on stdout once it listens.
-struct Web {
-    child: Child,
-    addr: String,
+/// `certs/` at the repository root: the development certificates.
+fn cert(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../certs")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
 }
 
-impl Web {
-    fn start(args: &[&str]) -> Web {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start windlass-calc");
-        let mut out = BufReader::new(child.stdout.take().expect("stdout piped"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut line = String::new();
-        let addr = loop {
-            assert!(Instant::now() < deadline, "no web address printed in time");
-            line.clear();
-            let n = out.read_line(&mut line).expect("read stdout");
-            assert!(n > 0, "windlass-calc exited before listening");
-            if let Some(rest) = line.trim().strip_prefix("Cap'n Web at http://") {
-                break rest.trim_end_matches("/capnweb").to_string();
-            }
-        };
-        Web { child, addr }
-    }
-}
-
-impl Drop for Web {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `check` of calculator.mjs against `addr` over `transport`; returns its JSON result.
-#[cfg_attr(not(capnweb_js), allow(dead_code))]
-fn capnweb(addr: &str, transport: &str, check: &str) -> serde_json::Value {
-    let js = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../windlass-web/tests/js");
-    let modules = std::env::var("WINDLASS_CAPNWEB_JS")
-        .map(PathBuf::from)
-        .unwrap_or(js.join("node_modules"));
-    let scheme = if transport == "ws" { "ws" } else { "http" };
-    let out = Command::new("node")
-        .args(["--experimental-websocket", "--no-warnings"])
-        .arg(js.join("calculator.mjs"))
-        .args([transport, &format!("{scheme}://{addr}/capnweb"), check])
-        .env("CAPNWEB_MODULE", modules.join("capnweb/dist/index.js"))
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{transport} {check}: {stdout}{}",
-        stderr_of(&out)
-    );
-    let line = stdout.lines().last().unwrap_or_default();
-    let report: serde_json::Value = serde_json::from_str(line).expect("a JSON report");
-    report["result"].clone()
+/// One HTTP/1.1 request on a fresh connection; the whole response.
+fn http(addr: &str, request: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
 }
 
 fn the_calculator_checks_pass(addr: &str) {
@@ -120,6 +76,108 @@ fn the_gateway_gives_a_capnp_server_a_capnweb_face() {
         "127.0.0.1:0",
     ]);
     the_calculator_checks_pass(&gateway.addr);
+}
+
+#[test]
+#[cfg_attr(
+    not(capnweb_js),
+    ignore = "needs node and capnweb: `npm ci` in crates/windlass-web/tests/js, then WINDLASS_CAPNWEB_JS=<it>/node_modules"
+)]
+fn serve_web_with_tls_answers_the_capnweb_client_over_wss_and_https() {
+    let (key, crt) = (cert("server.key"), cert("server.crt"));
+    let web = Web::start(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &crt,
+        "--tls-key",
+        &key,
+        "--web",
+        "127.0.0.1:0",
+    ]);
+    assert!(web.secure, "the web listener shares the server's TLS");
+    for transport in ["ws", "batch"] {
+        assert_eq!(capnweb_tls(&web.addr, transport, "literal"), 3.0);
+        assert_eq!(capnweb_tls(&web.addr, transport, "chain"), 10.0);
+    }
+    capnweb_tls(&web.addr, "ws", "callback");
+}
+
+#[test]
+fn serve_web_counters_are_in_the_admin_metrics() {
+    let web = Web::start(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--web",
+        "127.0.0.1:0",
+    ]);
+    let admin = web.admin.clone().expect("serve prints the admin address");
+    let body = [
+        r#"["push",["pipeline",0,["evaluate"],[{"literal":3}]]]"#,
+        r#"["push",["pipeline",1,["value","read"],[]]]"#,
+        r#"["pull",2]"#,
+    ]
+    .join("\n");
+    let post = format!(
+        "POST /capnweb HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let response = http(&web.addr, &post);
+    assert!(
+        response.ends_with(r#"["resolve",2,{"value":3}]"#),
+        "{response}"
+    );
+    let refused = http(
+        &web.addr,
+        "GET /capnweb HTTP/1.1\r\nhost: x\r\norigin: https://evil.example\r\nconnection: close\r\n\r\n",
+    );
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    let metrics = http(
+        &admin,
+        "GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    for line in [
+        r#"windlass_web_sessions_opened_total{transport="http_batch"} 1"#,
+        r#"windlass_web_sessions_opened_total{transport="websocket"} 0"#,
+        r#"windlass_web_messages_received_total{transport="http_batch"} 3"#,
+        r#"windlass_web_messages_sent_total{transport="http_batch"} 1"#,
+        r#"windlass_web_refused_total{reason="origin"} 1"#,
+        "windlass_connections_accepted_total 0",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+}
+
+#[test]
+fn serve_web_stops_with_the_server_on_sigterm() {
+    let web = Web::start(&["serve", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0"]);
+    let pid = web.child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut web = web;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = web.child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve --web did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        std::net::TcpStream::connect(&web.addr).is_err(),
+        "the web listener is closed"
+    );
 }
 
 #[test]

@@ -30,10 +30,19 @@ pub(crate) struct TestServer {
 
 impl TestServer {
     pub(crate) async fn start(options: WebOptions) -> Self {
+        Self::start_with(options, |_| {}).await
+    }
+
+    /// As [`TestServer::start`], calling `watch` with each session's request on its worker.
+    pub(crate) async fn start_with(
+        options: WebOptions,
+        watch: impl Fn(&windlass_web::RequestInfo) + Send + Sync + 'static,
+    ) -> Self {
         let sessions = Arc::new(AtomicUsize::new(0));
         let counter = sessions.clone();
-        let factory: BootstrapFactory = Arc::new(move |_info| {
+        let factory: BootstrapFactory = Arc::new(move |info| {
             counter.fetch_add(1, Ordering::SeqCst);
+            watch(info);
             windlass_calculator::new_client().client
         });
         let service = WebService::new(calculator_schema(), "Calculator", factory).expect("service");
