@@ -65,8 +65,16 @@ pub(super) async fn serve_connection<S>(
             connection.await
         }
     };
-    if let Err(error) = result {
-        debug!(%error, "http connection ended with an error");
+    match result {
+        // hyper closes a connection whose request head is not in within the handshake timeout
+        // (slowloris), without a response; count it with the slow bodies.
+        Err(error) if error.is_timeout() => {
+            if let Some(suppressed) = context.options.stats.refuse(Refusal::Timeout) {
+                warn!(timeout = ?context.options.handshake_timeout, suppressed, "request head too slow");
+            }
+        }
+        Err(error) => debug!(%error, "http connection ended with an error"),
+        Ok(()) => {}
     }
     let pending = upgrade.borrow_mut().take();
     if let Some(pending) = pending {

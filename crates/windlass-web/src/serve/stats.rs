@@ -26,7 +26,8 @@ pub enum Refusal {
     /// Not a Cap'n Web request: another path (404), another method (405/426), a body that is
     /// not UTF-8 (400), a bad upgrade (400/426), a binary frame (close 1003).
     BadRequest,
-    /// A request body that did not arrive within the idle timeout (408).
+    /// A request body that did not arrive within the idle timeout (408), or a request head
+    /// begun but not finished within the handshake timeout (connection closed, no response).
     Timeout,
 }
 

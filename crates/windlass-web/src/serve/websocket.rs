@@ -18,6 +18,10 @@ use super::context::{plain, WorkerContext};
 use super::{Refusal, RequestInfo, Transport};
 use crate::session::{Session, SessionConfig};
 
+/// How long the server waits for the peer to answer its close frame before dropping the
+/// connection: a round trip, with room for a peer still sending.
+const CLOSE_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// An accepted upgrade, waiting for hyper to hand over the connection.
 pub(super) struct PendingUpgrade {
     on_upgrade: hyper::upgrade::OnUpgrade,
@@ -213,6 +217,18 @@ async fn pump(
                 }
                 break close(CloseCode::Size, "message too large");
             }
+            Some(Err(WsError::Utf8(_))) => {
+                if let Some(suppressed) = stats.refuse(Refusal::BadRequest) {
+                    warn!(suppressed, "text frame is not UTF-8");
+                }
+                break close(CloseCode::Invalid, "text frame is not utf-8");
+            }
+            Some(Err(WsError::Protocol(error))) => {
+                if let Some(suppressed) = stats.refuse(Refusal::BadRequest) {
+                    warn!(%error, suppressed, "websocket protocol violation");
+                }
+                break close(CloseCode::Protocol, "websocket protocol violation");
+            }
             Some(Err(error)) => {
                 debug!(%error, "websocket read failed");
                 return "read failed";
@@ -226,7 +242,14 @@ async fn pump(
             return "send failed";
         }
     }
-    let _ = socket.send(closing).await;
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.close(None)).await;
+    // The closing handshake: read (and drop) what the peer still sends until it answers our
+    // close. Closing the TCP socket with unread data in it sends a reset, which makes the peer
+    // discard our close frame (a flood of pushes lost its 1000 that way); bounded, since a
+    // peer may never answer.
+    let handshake = async {
+        let _ = socket.send(closing).await;
+        while let Some(Ok(_)) = socket.next().await {}
+    };
+    let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, handshake).await;
     "closed by server"
 }
