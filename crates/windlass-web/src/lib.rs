@@ -12,6 +12,10 @@ mod value;
 
 pub mod protocol;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use serve::{
     serve, BootstrapFactory, Refusal, RequestInfo, ServeError, SessionCounts, Transport,
     WebOptions, WebService, WebStats, CAPNWEB_PATH, DEFAULT_BATCH_TIMEOUT,

@@ -173,6 +173,19 @@ async fn invalid_utf8_text_frame_closes_1007() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn websocket_protocol_violation_closes_1002() {
+    let (server, stats) = start(WebOptions::default()).await;
+    let mut socket = websocket(server.addr).await;
+    // Opcode 3 is reserved (RFC 6455 5.2).
+    let frame = Frame::message(b"[]".to_vec(), OpCode::Data(Data::Reserved(3)), true);
+    socket.send(Message::Frame(frame)).await.expect("send");
+    assert_eq!(close_code(&mut socket).await, Some(CloseCode::Protocol));
+    assert_eq!(stats.refused(Refusal::BadRequest), 1);
+    well_behaved(server.addr).await;
+    server.stop().await;
+}
+
 /// 10,000 nested arrays: refused on the raw text, before any parser recurses.
 #[tokio::test]
 async fn deep_nesting_aborts_naming_the_depth() {
@@ -407,9 +420,9 @@ async fn trickle(stream: &mut TcpStream, bytes: &[u8], pause: Duration) -> Insta
             break;
         }
         let mut probe = [0u8; 1024];
-        match tokio::time::timeout(pause, stream.read(&mut probe)).await {
-            Ok(Ok(0) | Err(_)) => break,
-            Ok(Ok(_)) | Err(_) => {}
+        let read = tokio::time::timeout(pause, stream.read(&mut probe)).await;
+        if let Ok(Ok(0) | Err(_)) = read {
+            break;
         }
     }
     Instant::now()
