@@ -220,7 +220,10 @@ async fn unknown_import_in_a_pipeline_aborts() {
         r#"["abort",["error","Error","call on unknown export 99"]]"#
     );
     // An unknown id nested in a call's arguments is the same violation.
-    let nested = r#"["push",["pipeline",0,["evaluate"],[{"call":{"function":["import",7],"params":[[]]}}]]]"#;
+    let nested = concat!(
+        r#"["push",["pipeline",0,["evaluate"],"#,
+        r#"[{"call":{"function":["import",7],"params":[[]]}}]]]"#
+    );
     let abort = abort_for(server.addr, &[nested]).await;
     assert!(abort.contains("unknown export 7"), "{abort}");
     eventually(&stats, "aborts counted", |s| {

@@ -70,7 +70,8 @@ pub(super) async fn serve_connection<S>(
         // (slowloris), without a response; count it with the slow bodies.
         Err(error) if error.is_timeout() => {
             if let Some(suppressed) = context.options.stats.refuse(Refusal::Timeout) {
-                warn!(timeout = ?context.options.handshake_timeout, suppressed, "request head too slow");
+                let timeout = context.options.handshake_timeout;
+                warn!(?timeout, suppressed, "request head too slow");
             }
         }
         Err(error) => debug!(%error, "http connection ended with an error"),
