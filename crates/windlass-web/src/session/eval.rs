@@ -48,9 +48,15 @@ pub(super) fn pull(state: &Rc<RefCell<State>>, id: i64) -> Result<(), String> {
         None => return Err(format!("pull of unknown export {id}")),
     };
     let weak = Rc::downgrade(state);
+    let number = {
+        let mut state = state.borrow_mut();
+        state.next_task += 1;
+        state.next_task
+    };
     let task = async move {
         let outcome = outcome.await;
         let Some(state) = weak.upgrade() else { return };
+        state.borrow_mut().tasks.remove(&number);
         let message = match outcome.and_then(|settled| convert::settled_to_expr(&state, &settled)) {
             Ok(expr) => Message::Resolve(id, expr),
             Err(text) => Message::Reject(id, convert::error_expr(&text)),
@@ -65,8 +71,7 @@ pub(super) fn pull(state: &Rc<RefCell<State>>, id: i64) -> Result<(), String> {
     let (task, handle) = future::abortable(task);
     let mut state = state.borrow_mut();
     state.pulls_outstanding += 1;
-    state.tasks.retain(|t| !t.is_aborted());
-    state.tasks.push(handle);
+    state.tasks.insert(number, handle);
     tokio::task::spawn_local(task);
     Ok(())
 }

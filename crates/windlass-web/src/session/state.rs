@@ -101,8 +101,11 @@ pub(super) struct State {
     /// Pulled results not yet resolved or rejected.
     pub(super) pulls_outstanding: usize,
     pub(super) drained: Rc<tokio::sync::Notify>,
-    /// Tasks to cancel when the session closes.
-    pub(super) tasks: Vec<AbortHandle>,
+    /// Pull tasks still running, by number, to cancel when the session closes; each removes
+    /// its own entry when it finishes, so the map holds only what is in flight.
+    pub(super) tasks: HashMap<u64, AbortHandle>,
+    /// The number of the next pull task.
+    pub(super) next_task: u64,
 }
 
 impl State {
@@ -137,7 +140,8 @@ impl State {
             next_cap: 0,
             pulls_outstanding: 0,
             drained: Rc::default(),
-            tasks: Vec::new(),
+            tasks: HashMap::new(),
+            next_task: 0,
         }))
     }
 
@@ -240,7 +244,7 @@ impl State {
     /// borrow.
     pub(super) fn clear(state: &RefCell<Self>) -> Cleared {
         let mut state = state.borrow_mut();
-        for task in state.tasks.drain(..) {
+        for (_, task) in state.tasks.drain() {
             task.abort();
         }
         state.pulls_outstanding = 0;

@@ -248,3 +248,36 @@ fn remap_over_capabilities_and_over_one_value() {
             .is_err());
     });
 }
+
+#[test]
+fn finished_pulls_leave_no_task_behind() {
+    // A long session must not keep (and scan) a handle per pull it ever made.
+    local(async {
+        let (session, mut out) = session(10_000);
+        for i in 0..200 {
+            let base = i * 2;
+            session
+                .receive(r#"["push",["pipeline",0,["evaluate"],[{"literal":1}]]]"#)
+                .expect("push");
+            session
+                .receive(&format!(
+                    r#"["push",["pipeline",{},["value","read"],[]]]"#,
+                    base + 1
+                ))
+                .expect("push");
+            session
+                .receive(&format!(r#"["pull",{}]"#, base + 2))
+                .expect("pull");
+            let reply = out.next().await.expect("a reply");
+            assert!(reply.starts_with(r#"["resolve""#), "{reply}");
+            for id in [base + 1, base + 2] {
+                session
+                    .receive(&format!(r#"["release",{id},1]"#))
+                    .expect("release");
+            }
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(session.state.borrow().tasks.len(), 0);
+        assert_eq!(session.state.borrow().pulls_outstanding, 0);
+    });
+}
