@@ -116,5 +116,12 @@ capnweb_test!(
         assert_eq!(s, 1, "the whole chain must be one HTTP request");
     }
 );
+capnweb_test!(ws_map_runs_on_the_server, "ws", "map", |r, _s| {
+    assert_eq!(r, 42.0);
+});
+capnweb_test!(batch_map_runs_on_the_server, "batch", "map", |r, s| {
+    assert_eq!(r, 42.0);
+    assert_eq!(s, 1);
+});
 capnweb_test!(ws_errors_reject_and_session_goes_on, "ws", "errors");
 capnweb_test!(batch_errors_reject_and_session_goes_on, "batch", "errors");

@@ -117,6 +117,15 @@ const checks = {
     return read.value;
   },
 
+  // capnweb's .map() (a `remap` message): the mapper runs on the server, over one value here
+  // (getOperator's result), calling the captured stub and the value's own capability.
+  async map(api) {
+    const read = await api.getOperator("multiply").map((op) =>
+      api.evaluate({ call: { function: op.func, params: [lit(6), lit(7)] } }).value.read());
+    expectEqual(read, { value: 42 }, "mapped 6 * 7");
+    return read.value;
+  },
+
   // An unknown enum name and an unknown method reject their calls; the session goes on.
   async errors(api) {
     const badEnum = rejection(api.getOperator("addd"));
