@@ -137,6 +137,11 @@ async fn plain_http_and_silence_on_a_tls_listener_are_handshake_refusals() {
         .expect("connect");
     let closed = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut buf)).await;
     assert!(closed.is_ok(), "a silent connection is closed");
+    // The worker counts a refusal just after it drops the connection: poll, bounded.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while stats.refused(Refusal::Handshake) < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(stats.refused(Refusal::Handshake), 2);
     // Well-behaved TLS clients are still served.
     let mut stream = tls_connect(&server, false).await;
