@@ -144,23 +144,13 @@ struct FuzzCaps {
 impl FuzzCaps {
     fn new_cap(&mut self) -> Value {
         let hook = capnp_rpc::new_broken_cap(capnp::Error::failed("fuzzing".into())).hook;
-        self.hooks.push(hook);
-        Value::Cap(CapId(self.hooks.len() as u64 - 1))
+        Value::Cap(self.to_web(hook, 0))
     }
 
     /// An expression as a value; every reference becomes a new capability (as the session's
     /// stubs and promises do), `remap` is refused.
     fn value(&mut self, expr: Expr) -> Result<Value, String> {
         Ok(match expr {
-            Expr::Null => Value::Null,
-            Expr::Undefined => Value::Undefined,
-            Expr::Bool(b) => Value::Bool(b),
-            Expr::Number(n) => Value::Number(n),
-            Expr::BigInt(n) => Value::BigInt(n),
-            Expr::String(s) => Value::String(s),
-            Expr::Bytes(b) => Value::Bytes(b),
-            Expr::Date(d) => Value::Date(d),
-            Expr::Error { kind, message, .. } => Value::Error { kind, message },
             Expr::Array(items) => Value::Array(
                 items
                     .into_iter()
@@ -176,7 +166,7 @@ impl FuzzCaps {
             Expr::Import { .. } | Expr::Pipeline { .. } | Expr::Export(_) | Expr::Promise(_) => {
                 self.new_cap()
             }
-            other => return Err(format!("not a value: {other:?}")),
+            other => crate::session::plain_value(other)?,
         })
     }
 }

@@ -30,6 +30,25 @@ fn post(body: &str) -> String {
     )
 }
 
+/// Sends `request` on `stream` and reads the whole response (the request asks to close).
+async fn exchange<S>(mut stream: S, request: &str) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// The pipelined call as one HTTP batch on `stream`; the whole response.
+async fn batch_call<S>(stream: S) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    exchange(stream, &post(&CALL.join("\n"))).await
+}
+
 /// A TLS connection to the server, verified against the development CA, presenting the
 /// development client certificate if `identify`.
 async fn tls_connect(
@@ -92,14 +111,7 @@ async fn https_batch_and_the_client_certificate_reach_the_factory() {
     })
     .await;
     for identify in [true, false] {
-        let mut stream = tls_connect(&server, identify).await;
-        stream
-            .write_all(post(&CALL.join("\n")).as_bytes())
-            .await
-            .expect("write");
-        let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response).await;
-        let response = String::from_utf8_lossy(&response);
+        let response = batch_call(tls_connect(&server, identify).await).await;
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         assert!(response.ends_with(ANSWER), "{response}");
     }
@@ -144,14 +156,8 @@ async fn plain_http_and_silence_on_a_tls_listener_are_handshake_refusals() {
     }
     assert_eq!(stats.refused(Refusal::Handshake), 2);
     // Well-behaved TLS clients are still served.
-    let mut stream = tls_connect(&server, false).await;
-    stream
-        .write_all(post(&CALL.join("\n")).as_bytes())
-        .await
-        .expect("write");
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    assert!(String::from_utf8_lossy(&response).ends_with(ANSWER));
+    let response = batch_call(tls_connect(&server, false).await).await;
+    assert!(response.ends_with(ANSWER), "{response}");
     server.stop().await;
 }
 
@@ -166,16 +172,11 @@ async fn sessions_are_spread_over_the_workers() {
     })
     .await;
     for _ in 0..6 {
-        let mut stream = tokio::net::TcpStream::connect(server.addr)
+        let stream = tokio::net::TcpStream::connect(server.addr)
             .await
             .expect("connect");
-        stream
-            .write_all(post(&CALL.join("\n")).as_bytes())
-            .await
-            .expect("write");
-        let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response).await;
-        assert!(String::from_utf8_lossy(&response).ends_with(ANSWER));
+        let response = batch_call(stream).await;
+        assert!(response.ends_with(ANSWER), "{response}");
     }
     let threads = threads.lock().expect("lock").clone();
     let distinct: HashSet<_> = threads.iter().collect();
@@ -218,12 +219,10 @@ async fn stats_count_sessions_messages_and_refusals() {
         post(&CALL.join("\n")),
         "GET /elsewhere HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_string(),
     ] {
-        let mut stream = tokio::net::TcpStream::connect(server.addr)
+        let stream = tokio::net::TcpStream::connect(server.addr)
             .await
             .expect("connect");
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response).await;
+        exchange(stream, &request).await;
     }
     // The WebSocket's end is counted when its task sees the close.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

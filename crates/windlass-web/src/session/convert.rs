@@ -195,7 +195,7 @@ pub(super) fn value_to_expr(state: &mut State, value: Value) -> Expr {
 }
 
 /// A data expression (no references) as a value.
-pub(super) fn plain_value(expr: Expr) -> Result<Value, String> {
+pub(crate) fn plain_value(expr: Expr) -> Result<Value, String> {
     Ok(match expr {
         Expr::Null => Value::Null,
         Expr::Undefined => Value::Undefined,

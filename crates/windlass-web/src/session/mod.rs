@@ -20,6 +20,10 @@ mod outbox;
 mod remap;
 mod request;
 mod state;
+
+/// Data expressions as values, for the fuzzing harness's mapping too.
+#[cfg(feature = "fuzzing")]
+pub(crate) use convert::plain_value;
 #[cfg(test)]
 mod tests;
 
