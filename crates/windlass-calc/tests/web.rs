@@ -220,3 +220,51 @@ fn the_gateway_names_schema_errors_and_unknown_interfaces() {
     assert!(err.contains("Nope"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's "From JavaScript" snippet, run as written against `serve --web` (only the
+/// address and, since the test has no package.json of its own, the module path changed).
+#[test]
+#[cfg_attr(
+    not(capnweb_js),
+    ignore = "needs node and capnweb: `npm ci` in crates/windlass-web/tests/js, then WINDLASS_CAPNWEB_JS=<it>/node_modules"
+)]
+fn the_readme_javascript_snippet_works() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let after = readme
+        .split("**From JavaScript**")
+        .nth(1)
+        .expect("the README has a From JavaScript paragraph");
+    let snippet = after
+        .split("```js\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a ```js block follows it");
+    assert!(snippet.contains("ws://127.0.0.1:8080/capnweb"), "{snippet}");
+    let web = Web::start(&["serve", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0"]);
+    let modules = std::env::var("WINDLASS_CAPNWEB_JS")
+        .map(PathBuf::from)
+        .unwrap_or(root.join("crates/windlass-web/tests/js/node_modules"));
+    let module = modules.join("capnweb/dist/index.js");
+    let script = snippet
+        .replace("127.0.0.1:8080", &web.addr)
+        .replace(
+            "from \"capnweb\"",
+            &format!("from \"file://{}\"", module.display()),
+        )
+        // The session stays open after the snippet's last line; end the process once it printed.
+        + "process.exit(0);\n";
+    let dir = std::env::temp_dir().join(format!("windlass-readme-js-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("snippet.mjs");
+    std::fs::write(&file, script).expect("write the snippet");
+    let out = std::process::Command::new("node")
+        .args(["--experimental-websocket", "--no-warnings"])
+        .arg(&file)
+        .output()
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", stderr_of(&out));
+    assert_eq!(stdout.trim(), "42", "{stdout}");
+}

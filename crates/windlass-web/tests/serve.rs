@@ -58,6 +58,35 @@ async fn batch_pipelined_call_resolves() {
 }
 
 #[tokio::test]
+async fn batch_body_may_end_with_a_newline() {
+    let server = TestServer::start(WebOptions::default()).await;
+    let body = concat!(
+        r#"["push",["pipeline",0,["evaluate"],[{"literal":5}]]]"#,
+        "\n",
+        r#"["push",["pipeline",1,["value","read"],[]]]"#,
+        "\n",
+        r#"["pull",2]"#,
+        "\n",
+    );
+    let response = http(server.addr, post(body)).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(!response.contains("abort"), "{response}");
+    assert!(
+        response.ends_with(r#"["resolve",2,{"value":5}]"#),
+        "{response}"
+    );
+    // An empty line inside the body is still a malformed message.
+    let body = concat!(
+        r#"["push",["pipeline",0,["evaluate"],[{"literal":5}]]]"#,
+        "\n\n",
+        r#"["pull",1]"#,
+    );
+    let response = http(server.addr, post(body)).await;
+    assert!(response.contains(r#"["abort",["error""#), "{response}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn batch_unknown_method_rejects_and_goes_on() {
     let server = TestServer::start(WebOptions::default()).await;
     let body = [

@@ -238,6 +238,9 @@ async fn batch(
     );
     let mut lines = 0usize;
     let mut aborted = false;
+    // One trailing newline (a body written by hand, or by `curl --data-binary @file`) ends the
+    // last message; it does not start an empty one.
+    let text = text.strip_suffix('\n').unwrap_or(text);
     if !text.is_empty() {
         for line in text.split('\n') {
             lines += 1;
