@@ -110,7 +110,7 @@ async fn eventually(stats: &WebStats, what: &str, condition: impl Fn(&WebStats) 
 }
 
 /// Sends `messages` on a fresh WebSocket and returns the abort the server answers with, after
-/// checking that a normal close (1000) follows it.
+/// checking that a policy close (1008) follows it.
 async fn abort_for(addr: SocketAddr, messages: &[&str]) -> String {
     let mut socket = websocket(addr).await;
     for message in messages {
@@ -121,7 +121,7 @@ async fn abort_for(addr: SocketAddr, messages: &[&str]) -> String {
         abort.starts_with(r#"["abort",["error","Error","#),
         "{abort}"
     );
-    assert_eq!(close_code(&mut socket).await, Some(CloseCode::Normal));
+    assert_eq!(close_code(&mut socket).await, Some(CloseCode::Policy));
     abort
 }
 
@@ -131,7 +131,7 @@ async fn start(options: WebOptions) -> (TestServer, WebStats) {
 }
 
 #[tokio::test]
-async fn non_json_text_frame_aborts_then_closes_1000() {
+async fn non_json_text_frame_aborts_then_closes_1008() {
     let (server, stats) = start(WebOptions::default()).await;
     let abort = abort_for(server.addr, &["hello, not json"]).await;
     assert_eq!(
@@ -336,7 +336,7 @@ async fn flood_of_pushes_without_pulls_hits_the_table_limit() {
             Some(Err(_)) | None => break None,
         }
     };
-    assert_eq!(closed, Some(CloseCode::Normal));
+    assert_eq!(closed, Some(CloseCode::Policy));
     let sent = within("the flood", flood).await.expect("flood task");
     assert!(sent > 100, "only {sent} pushes went out");
     eventually(&stats, "abort counted", |s| {

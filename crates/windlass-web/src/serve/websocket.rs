@@ -182,7 +182,15 @@ async fn pump(
             },
             message = outgoing.next() => {
                 // The session drops its sender when it ends (an abort either way), after its last message.
-                let Some(message) = message else { break close(CloseCode::Normal, "session ended") };
+                // A session the peer's message aborted ends with 1008 (the abort message before
+                // it says why); any other end is a normal close.
+                let Some(message) = message else {
+                    break if counts.aborted {
+                        close(CloseCode::Policy, "session aborted")
+                    } else {
+                        close(CloseCode::Normal, "session ended")
+                    };
+                };
                 counts.sent += 1;
                 if socket.send(Frame::text(message)).await.is_err() {
                     return "send failed";
