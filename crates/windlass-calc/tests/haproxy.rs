@@ -2,9 +2,13 @@
 //! check on `/readyz`), each in a network namespace of its own, clients in another, driven by
 //! `windlass-calc load` run inside `ip netns exec`. Scenarios: load spreads; a node SIGKILLed
 //! under load; a rolling restart with zero failed calls; a node's link blackholed; the PROXY v2
-//! client address; a PROXY header from an untrusted source refused.
+//! client address; a PROXY header from an untrusted source refused. The nodes also serve
+//! `--web`, behind a second HAProxy frontend in HTTP mode: Cap'n Web WebSocket sessions from the
+//! stock capnweb client (node) spread over the nodes, and a SIGKILLed node ends only its own.
 //!
-//! Needs root, `ip netns` and `haproxy` (`apt-get install -y haproxy`), so it is `#[ignore]`d;
+//! Needs root, `ip netns`, `haproxy` (`apt-get install -y haproxy`), node and capnweb (`npm ci`
+//! in crates/windlass-web/tests/js, or WINDLASS_CAPNWEB_JS naming a node_modules), so it is
+//! `#[ignore]`d;
 //! `.ci/run` runs it with `--ignored` and fails unless it ran and passed. Addresses: 10.77.0.0/16
 //! inside namespaces this test makes (and removes, even on failure), nothing else.
 
@@ -157,6 +161,7 @@ impl Lab {
         let child = Command::new("ip")
             .args(["netns", "exec", &ns(&format!("n{n}")), BIN, "serve"])
             .args(["--listen", &format!("10.77.{n}.2:7000"), "--workers", "2"])
+            .args(["--web", &format!("10.77.{n}.2:8080")])
             .args([
                 "--proxy-protocol",
                 "--trusted-proxy",
@@ -193,6 +198,7 @@ impl Lab {
         let mut cfg = String::from(
             "global\n  maxconn 1000\ndefaults\n  mode tcp\n  timeout connect 200ms\n  retries 2\n  option redispatch 1\n  timeout client 60s\n  timeout server 60s\n  timeout check 300ms\n\
              frontend calc\n  bind 10.77.9.1:7000\n  default_backend nodes\n\
+             frontend web\n  mode http\n  bind 10.77.9.1:8080\n  timeout tunnel 60s\n  default_backend webnodes\n\
              frontend stats\n  mode http\n  bind 127.0.0.1:8404\n  stats enable\n  stats uri /stats\n\
              backend nodes\n  balance roundrobin\n  option httpchk GET /readyz\n  http-check expect status 200\n\
              \x20 default-server inter 200ms fall 1 rise 2\n",
@@ -202,6 +208,13 @@ impl Lab {
                 cfg,
                 "  server n{n} 10.77.{n}.2:7000 send-proxy-v2 check port 9090"
             );
+        }
+        cfg.push_str(
+            "backend webnodes\n  mode http\n  balance roundrobin\n  option httpchk GET /readyz\n  http-check expect status 200\n\
+             \x20 default-server inter 200ms fall 1 rise 2\n",
+        );
+        for n in 1..=NODES {
+            let _ = writeln!(cfg, "  server n{n} 10.77.{n}.2:8080 check port 9090");
         }
         let path = self.dir.join("haproxy.cfg");
         std::fs::File::create(&path)
@@ -218,24 +231,27 @@ impl Lab {
         self.wait_up(&[true; NODES]);
     }
 
-    /// Waits until HAProxy's view of each node matches `up`.
+    /// Waits until HAProxy's view of each node, in both backends, matches `up`.
     fn wait_up(&self, up: &[bool]) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let csv = http_get(&ns("lb"), "127.0.0.1", 8404, "/stats;csv");
-            let state: Vec<bool> = (1..=NODES)
-                .map(|n| {
-                    csv.lines()
-                        .find(|l| l.starts_with(&format!("nodes,n{n},")))
-                        .is_some_and(|l| l.split(',').nth(17) == Some("UP"))
-                })
-                .collect();
-            if state == up {
+            let state = |backend: &str| -> Vec<bool> {
+                (1..=NODES)
+                    .map(|n| {
+                        csv.lines()
+                            .find(|l| l.starts_with(&format!("{backend},n{n},")))
+                            .is_some_and(|l| l.split(',').nth(17) == Some("UP"))
+                    })
+                    .collect()
+            };
+            let (state, web) = (state("nodes"), state("webnodes"));
+            if state == up && web == up {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "HAProxy never saw {up:?}, sees {state:?}:\n{csv}"
+                "HAProxy never saw {up:?}, sees {state:?} (web: {web:?}):\n{csv}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -264,6 +280,35 @@ impl Lab {
             .stderr(Stdio::null())
             .spawn()
             .expect("start load")
+    }
+}
+
+impl Lab {
+    /// Starts `sessions` capnweb WebSocket sessions through HAProxy's HTTP frontend, in the
+    /// clients' namespace (crates/windlass-web/tests/js/sessions.mjs; stdin and stdout piped).
+    fn web_sessions(&self, sessions: usize) -> Child {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let js = root.join("crates/windlass-web/tests/js");
+        let modules = std::env::var("WINDLASS_CAPNWEB_JS")
+            .map(PathBuf::from)
+            .unwrap_or(js.join("node_modules"));
+        let module = modules.join("capnweb/dist/index.js");
+        assert!(
+            module.is_file(),
+            "{} is missing: `npm ci` in crates/windlass-web/tests/js",
+            module.display()
+        );
+        Command::new("ip")
+            .args(["netns", "exec", &ns("cl"), "node"])
+            .args(["--experimental-websocket", "--no-warnings"])
+            .arg(js.join("sessions.mjs"))
+            .args(["ws://10.77.9.1:8080/capnweb", &sessions.to_string()])
+            .env("CAPNWEB_MODULE", module)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start node (the capnweb client)")
     }
 }
 
@@ -363,6 +408,52 @@ fn three_nodes_behind_haproxy() {
     );
     assert!(kill.max_recovery_ms < 2000, "resumed within 2 s: {kill:?}");
     lab.start_node(1);
+    lab.wait_up(&[true; NODES]);
+
+    // 3b. Cap'n Web sessions through HAProxy in HTTP mode: spread over the nodes; node 1
+    //     SIGKILLed ends exactly the sessions it held, the others go on calling.
+    const SESSIONS: usize = 9;
+    let mut sessions = lab.web_sessions(SESSIONS);
+    let mut out = std::io::BufReader::new(sessions.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("the client's first line");
+    assert!(
+        line.contains("\"ready\":true"),
+        "capnweb sessions not ready: {line}"
+    );
+    let active = |i: usize| {
+        metric(
+            &lab.metrics(i),
+            "windlass_web_sessions_active{transport=\"websocket\"}",
+        ) as usize
+    };
+    let held: Vec<usize> = (0..NODES).map(active).collect();
+    eprintln!("web sessions per node: {held:?}");
+    assert_eq!(held.iter().sum::<usize>(), SESSIONS, "{held:?}");
+    assert!(
+        held.iter().all(|&n| n > 0),
+        "sessions spread over every node: {held:?}"
+    );
+    if let Some(mut node) = lab.nodes[0].take() {
+        let _ = node.kill();
+        let _ = node.wait();
+    }
+    writeln!(sessions.stdin.as_mut().expect("piped stdin"), "killed").expect("tell the client");
+    let mut report = String::new();
+    std::io::BufRead::read_line(&mut out, &mut report).expect("the client's report");
+    let status = sessions.wait().expect("the client exits");
+    assert!(status.success(), "capnweb client: {status} {report}");
+    let report: serde_json::Value = serde_json::from_str(&report).expect("a JSON report");
+    let results = report["sessions"].as_array().expect("sessions");
+    let broke = results.iter().filter(|r| r["broke"] == true).count();
+    assert_eq!(broke, held[0], "only node 1's sessions end: {report}");
+    for r in results.iter().filter(|r| r["broke"] == false) {
+        assert!(
+            r["afterMark"].as_u64().unwrap_or(0) > 0,
+            "a session on a live node went on calling: {report}"
+        );
+    }
+    lab.start_node(0);
     lab.wait_up(&[true; NODES]);
 
     // 4. Rolling restart: SIGTERM each in turn (readiness drops, delay, drain), restart.
